@@ -1,0 +1,90 @@
+"""Neutral messages: what adapters hand the engine, and what the engine hands back to render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.survey import QuestionType
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Who a conversation is with: a plain value, like python-telegram-bot's conversation key tuple."""
+
+    platform: str
+    user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a respondent did: typed ``text``, pressed a ``button`` (its value), or sent a command.
+
+    Commands usually arrive as text (``/back`` or ``back``); an adapter that decodes a command itself
+    (a slash command, a deep link) sets ``command`` and puts its argument in ``text``.
+    ``update_id`` is the platform's id of this delivery, used to answer a redelivery only once.
+    ``message_id`` is the platform's id of the message a pressed button belongs to.
+    """
+
+    platform: str
+    user_id: str
+    user_name: str = ""
+    chat_id: str = ""
+    text: str = ""
+    button: str | None = None
+    command: str | None = None
+    update_id: str | None = None
+    message_id: str | None = None
+
+    @property
+    def key(self) -> ConversationKey:
+        return ConversationKey(self.platform, self.user_id)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button to offer: ``label`` to show, ``value`` to send back in :attr:`Incoming.button`."""
+
+    label: str
+    value: str
+    selected: bool = False
+
+
+class Kind(StrEnum):
+    INFO = "info"
+    """Plain text: welcome, replies, goodbye, lists, help."""
+    QUESTION = "question"
+    """A question to answer; ``choices`` and ``question_type`` say how."""
+    ANSWERED = "answered"
+    """Replaces an earlier question message (``edit_of``) once it is answered: no buttons left."""
+    SELECTION = "selection"
+    """Replaces an earlier multi-choice question message (``edit_of``) with the toggles updated."""
+    NOTICE = "notice"
+    """A short acknowledgement of a button press (a callback answer, an ephemeral message)."""
+    ERROR = "error"
+    """An invalid answer or a failure the respondent should know of."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for an adapter to render.
+
+    ``choices`` are the answer buttons, in the order and numbering the respondent may also type;
+    ``actions`` are command buttons (Done, Back, Skip, a survey to start). ``multi`` means choices
+    toggle and ``Done`` submits. ``hint`` says how to answer by typing, for text-only surfaces.
+    ``edit_of`` names the platform message this one replaces, when an adapter can edit messages.
+    """
+
+    chat_id: str
+    text: str
+    kind: Kind = Kind.INFO
+    choices: tuple[Button, ...] = ()
+    actions: tuple[Button, ...] = ()
+    multi: bool = False
+    question_type: QuestionType | None = None
+    question_id: str | None = None
+    hint: str = ""
+    edit_of: str | None = None

@@ -1,0 +1,124 @@
+"""The survey model: frozen values built by :mod:`bot.loader` from a YAML file (format version 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.expressions import Expression
+
+END = "end"
+"""The ``goto`` target that finishes the survey."""
+
+
+class QuestionType(StrEnum):
+    TEXT = "text"
+    NUMBER = "number"
+    SINGLE_CHOICE = "single_choice"
+    MULTI_CHOICE = "multi_choice"
+    RATING = "rating"
+    NPS = "nps"
+    YES_NO = "yes_no"
+    DATE = "date"
+    EMAIL = "email"
+
+
+CHOICE_TYPES = frozenset({QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE})
+"""Types whose answers are picked from ``choices``."""
+
+BUTTON_TYPES = frozenset(
+    {QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE, QuestionType.RATING, QuestionType.NPS,
+     QuestionType.YES_NO}
+)
+"""Types whose answers can be given by pressing a button."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    label: str
+    reply: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of a question's ``next`` list; ``condition`` is None for the unconditional last rule."""
+
+    goto: str
+    condition: Expression | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: QuestionType
+    text: str
+    required: bool = True
+    show_if: Expression | None = None
+    next: tuple[Rule, ...] = ()
+    reply: str | None = None
+    error: str | None = None
+    # text
+    min_length: int | None = None
+    max_length: int = 2000
+    pattern: str | None = None
+    # number (float bounds), rating (whole-number bounds; defaults applied by the loader)
+    min_value: float | None = None
+    max_value: float | None = None
+    integer: bool = False
+    # date (ISO YYYY-MM-DD)
+    min_date: str | None = None
+    max_date: str | None = None
+    # single_choice / multi_choice
+    choices: tuple[Choice, ...] = ()
+    min_choices: int = 1
+    max_choices: int | None = None
+    # rating
+    labels: Mapping[int, str] = field(default_factory=dict)
+
+    def choice(self, choice_id: str) -> Choice | None:
+        for c in self.choices:
+            if c.id == choice_id:
+                return c
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    one_response_per_user: bool = True
+    allow_back: bool = True
+    anonymous: bool = False
+    session_ttl: int = 24 * 3600
+    """Seconds of idle time after which the conversation state is dropped."""
+
+
+@dataclass(frozen=True)
+class Survey:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+    settings: Settings = Settings()
+    welcome: str | None = None
+    goodbye: str | None = None
+    version: int | None = None
+    """The version written in the file, or the stored version once the survey is stored."""
+    source: str = ""
+    """The YAML text the survey was loaded from; what is stored, and what identifies its content."""
+    file: str = "<survey>"
+    content_hash: str = ""
+    """Hash of the file's parsed content without its ``version``: equal hashes mean the same survey."""
+
+    def question(self, question_id: str) -> Question:
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        raise KeyError(question_id)
+
+    def index(self, question_id: str) -> int:
+        for i, q in enumerate(self.questions):
+            if q.id == question_id:
+                return i
+        raise KeyError(question_id)
