@@ -1,0 +1,1 @@
+"""The edges of surveybot: platforms, stores, configuration and the command line."""

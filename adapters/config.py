@@ -1,0 +1,166 @@
+"""Settings: ``config.yaml`` for defaults, the environment for overrides and for every secret."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from bot.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MongoSettings(_Section):
+    uri: str = "mongodb://127.0.0.1:27117/surveybot"
+    timeout_ms: int = Field(3000, gt=0)
+
+
+class RedisSettings(_Section):
+    url: str = "redis://127.0.0.1:6479/0"
+    lock_wait_seconds: float = Field(5.0, gt=0)
+    dedupe_ttl: int = Field(172800, ge=86400)
+
+
+class SurveySettings(_Section):
+    folder: Path = Path("surveys")
+
+
+class AdminSettings(_Section):
+    telegram: list[str] = []
+    slack: list[str] = []
+
+
+class EmbeddedSettings(_Section):
+    mongo_port: int = Field(27117, gt=0, lt=65536)
+    redis_port: int = Field(6479, gt=0, lt=65536)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+
+
+class TelegramSettings(_Section):
+    api_base_url: str = "https://api.telegram.org"
+    webhook_url: str | None = None
+    bot_token: SecretStr | None = None
+
+
+class SlackSettings(_Section):
+    api_url: str = "https://slack.com/api/"
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+
+
+class Config(_Section):
+    mongodb: MongoSettings = MongoSettings()
+    redis: RedisSettings = RedisSettings()
+    surveys: SurveySettings = SurveySettings()
+    admins: AdminSettings = AdminSettings()
+    embedded: EmbeddedSettings = EmbeddedSettings()
+    web: WebSettings = WebSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    slack: SlackSettings = SlackSettings()
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    admin_api_token: SecretStr | None = None
+    respondent_secret: SecretStr | None = None
+    external_services: bool = False
+    """True when MONGODB_URI or REDIS_URL came from the environment: then nothing embedded is started."""
+
+
+ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "MONGODB_URI": ("mongodb", "uri"),
+    "REDIS_URL": ("redis", "url"),
+    "SURVEYBOT_HOST": ("web", "host"),
+    "SURVEYBOT_PORT": ("web", "port"),
+    "SURVEYBOT_LOG_LEVEL": ("log_level",),
+    "TELEGRAM_API_BASE_URL": ("telegram", "api_base_url"),
+    "TELEGRAM_WEBHOOK_URL": ("telegram", "webhook_url"),
+    "TELEGRAM_BOT_TOKEN": ("telegram", "bot_token"),
+    "SLACK_API_URL": ("slack", "api_url"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "ADMIN_API_TOKEN": ("admin_api_token",),
+    "SURVEYBOT_SECRET": ("respondent_secret",),
+}
+"""Environment variable → config key it overrides."""
+
+SECRET_KEYS = {path for name, path in ENVIRONMENT.items() if "TOKEN" in name or "SECRET" in name}
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (default ``$SURVEYBOT_CONFIG`` or ``./config.yaml``; a missing default file means
+    built-in defaults), apply the environment, and validate. Raises :class:`ConfigError` naming the key.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "SURVEYBOT_CONFIG" in env
+    file = Path(path if path is not None else env.get("SURVEYBOT_CONFIG", "config.yaml"))
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: the top level must be a mapping of sections")
+        data = loaded or {}
+    elif explicit:
+        raise ConfigError(f"{file}: no such configuration file")
+    for keys in SECRET_KEYS:
+        if _lookup(data, keys) is not None:
+            env_name = next(n for n, p in ENVIRONMENT.items() if p == keys)
+            raise ConfigError(
+                f"{file}: {'.'.join(keys)}: secrets are read only from the environment; set {env_name}"
+            )
+    for name, keys in ENVIRONMENT.items():
+        if env.get(name):
+            _assign(data, keys, env[name])
+    data["external_services"] = bool(env.get("MONGODB_URI") or env.get("REDIS_URL"))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{file}: {key}: {first['msg']}") from exc
+
+
+def respondent_secret(config: Config, state_dir: Path) -> bytes:
+    """The key that turns platform user ids into respondent keys. ``SURVEYBOT_SECRET`` in production;
+    otherwise one generated once and kept in ``state_dir``, so keys stay stable across restarts."""
+    if config.respondent_secret is not None:
+        return config.respondent_secret.get_secret_value().encode()
+    file = state_dir / "respondent-secret"
+    if not file.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        file.write_text(secrets.token_hex(32), encoding="ascii")
+        file.chmod(0o600)
+    return file.read_text(encoding="ascii").strip().encode()
+
+
+def _lookup(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _assign(data: dict[str, Any], keys: tuple[str, ...], value: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value

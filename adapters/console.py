@@ -1,0 +1,83 @@
+"""The console adapter: one respondent's conversation on a terminal or a pipe, one line per message.
+
+Like errbot's text backend it is a first-class platform: the same engine, the same surveys. Choices are
+shown as a numbered list and answered by typing; reaching the end of input leaves the survey in progress,
+so running the command again resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.messages import Incoming, Kind, Outgoing
+from bot.survey import CHOICE_TYPES
+
+PLATFORM = "console"
+
+
+def to_incoming(line: str, user_id: str, name: str) -> Incoming:
+    return Incoming(platform=PLATFORM, user_id=user_id, user_name=name, chat_id=user_id, text=line)
+
+
+def render(message: Outgoing) -> str | None:
+    """The text to print for ``message``, or None for what a terminal cannot show (edits, selections)."""
+    if message.kind in (Kind.ANSWERED, Kind.SELECTION):
+        return None
+    lines = [message.text]
+    if message.question_type in CHOICE_TYPES:
+        lines += [f"  {i}. {button.label}" for i, button in enumerate(message.choices, 1)]
+    elif message.choices and any(not b.label.isdigit() for b in message.choices):
+        lines += [f"  {button.label}" for button in message.choices]
+    if message.hint:
+        lines.append(message.hint)
+    commands = [b.value for b in message.actions if b.value.startswith("/") and message.kind is Kind.QUESTION]
+    if commands:
+        lines.append("(" + ", ".join(commands) + ")")
+    return "\n".join(lines)
+
+
+class ConsoleChat:
+    """Feeds lines to the engine and prints its replies."""
+
+    def __init__(self, engine: Engine, user_id: str, name: str, out: TextIO = sys.stdout) -> None:
+        self._engine = engine
+        self._user_id = user_id
+        self._name = name
+        self._out = out
+
+    async def send(self, line: str) -> list[Outgoing]:
+        replies = await self._engine.handle(to_incoming(line, self._user_id, self._name))
+        self._print(replies)
+        return replies
+
+    async def run(self, first: str | None, lines: Iterable[str] | None = None, prompt: bool = False) -> None:
+        """Send ``first`` (e.g. ``/start ice-cream``), then every line of input until it ends."""
+        last: list[Outgoing] = []
+        if first is not None:
+            last = await self.send(first)
+        source = iter(lines) if lines is not None else None
+        while True:
+            if prompt:
+                self._out.write("> ")
+                self._out.flush()
+            line = next(source, None) if source is not None else await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            last = await self.send(line)
+        if any(m.kind is Kind.QUESTION for m in last):
+            self._out.write("\n(End of input: your answers are saved. Run the same command to continue.)\n")
+            self._out.flush()
+
+    def _print(self, replies: list[Outgoing]) -> None:
+        for message in replies:
+            text = render(message)
+            if text is not None:
+                self._out.write(text + "\n")
+        self._out.flush()

@@ -1,0 +1,251 @@
+"""Typed answers: parse and validate what a respondent wrote, per the types table of the format page.
+
+:func:`parse_answer` returns the value to store or raises :class:`InvalidAnswer` with a default message
+saying what is accepted (the engine shows the question's own ``error`` instead when the survey sets one).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import string
+from collections.abc import Callable
+from decimal import Decimal
+
+from bot.errors import InvalidAnswer
+from bot.survey import Question, QuestionType
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)", re.ASCII)
+_WHOLE = re.compile(r"[+-]?\d+", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_EMAIL = re.compile(
+    r"(?P<local>[^\s@]+)@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,})"
+)
+_YES_NO = {"yes": True, "y": True, "true": True, "no": False, "n": False, "false": False}
+
+
+def _normal(text: str) -> str:
+    """Case and spacing folded away, for comparing what was typed with ids and labels."""
+    return " ".join(text.split()).casefold()
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _span(
+    low: object, high: object, words: tuple[str, str, str] = ("{} to {}", "at least {}", "at most {}")
+) -> str:
+    """Bounds in words: ``words`` are the phrasings for both bounds, only the low one, only the high one."""
+    if low is not None and high is not None:
+        return words[0].format(low, high)
+    if low is not None:
+        return words[1].format(low)
+    if high is not None:
+        return words[2].format(high)
+    return ""
+
+
+def parse_choice_index(question: Question, token: str) -> int | None:
+    """The 0-based index of the choice that ``token`` names (its 1-based number, id or label), or None."""
+    wanted = _normal(token)
+    if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(question.choices):
+        return int(wanted) - 1
+    for attribute in ("id", "label"):
+        for index, choice in enumerate(question.choices):
+            if _normal(getattr(choice, attribute)) == wanted:
+                return index
+    return None
+
+
+def rating_bounds(question: Question) -> tuple[int, int]:
+    """The lowest and highest accepted value of a rating (default 1 to 5) or nps (always 0 to 10)."""
+    if question.type is QuestionType.NPS:
+        return 0, 10
+    low = 1 if question.min_value is None else int(question.min_value)
+    high = 5 if question.max_value is None else int(question.max_value)
+    return low, high
+
+
+def hint(question: Question) -> str:
+    """One sentence telling how to answer ``question`` by typing; empty for free text."""
+    match question.type:
+        case QuestionType.SINGLE_CHOICE:
+            return "Please reply with the number corresponding to your choice."
+        case QuestionType.MULTI_CHOICE:
+            limits = _span(question.min_choices if question.min_choices > 1 else None, question.max_choices)
+            suffix = f" (choose {limits})" if limits else ""
+            return f"Please reply with the numbers of your choices, separated by commas{suffix}."
+        case QuestionType.RATING:
+            low, high = rating_bounds(question)
+            return f"Please reply with a number from {low} to {high}."
+        case QuestionType.NPS:
+            return "Please reply with a number from 0 (not at all likely) to 10 (extremely likely)."
+        case QuestionType.YES_NO:
+            return "Please reply yes or no."
+        case QuestionType.DATE:
+            return f"Please reply with a date{_date_range(question)} as YYYY-MM-DD."
+        case QuestionType.EMAIL:
+            return "Please reply with your e-mail address."
+        case QuestionType.NUMBER:
+            return _number_hint(question)
+    return ""
+
+
+def _number_hint(question: Question) -> str:
+    low, high = question.min_value, question.max_value
+    bounds = _span(
+        None if low is None else _fmt(low),
+        None if high is None else _fmt(high),
+        (" from {} to {}", " of at least {}", " of at most {}"),
+    )
+    return f"Please reply with {'a whole number' if question.integer else 'a number'}{bounds}."
+
+
+def _date_range(question: Question) -> str:
+    words = (" from {} to {}", " on or after {}", " on or before {}")
+    return _span(question.min_date, question.max_date, words)
+
+
+def _text(question: Question, text: str) -> str:
+    if not text:
+        raise InvalidAnswer("Please reply with some text.")
+    if question.min_length is not None and len(text) < question.min_length:
+        raise InvalidAnswer(
+            f"Please reply with at least {question.min_length} characters (yours has {len(text)})."
+        )
+    if len(text) > question.max_length:
+        raise InvalidAnswer(
+            f"Please reply with at most {question.max_length} characters (yours has {len(text)})."
+        )
+    if question.pattern is not None and re.fullmatch(question.pattern, text) is None:
+        raise InvalidAnswer("Please reply in the expected format.")
+    return text
+
+
+def _number(question: Question, text: str) -> int | float:
+    if _NUMBER.fullmatch(text) is None:
+        raise InvalidAnswer(_number_hint(question))
+    exact = Decimal(text.replace(",", "."))
+    if question.integer and exact != exact.to_integral_value():
+        raise InvalidAnswer(_number_hint(question))
+    value = int(exact) if question.integer else float(exact)
+    if (question.min_value is not None and value < question.min_value) or (
+        question.max_value is not None and value > question.max_value
+    ):
+        raise InvalidAnswer(_number_hint(question))
+    return value
+
+
+def _single_choice(question: Question, text: str) -> str:
+    index = parse_choice_index(question, text)
+    if index is None:
+        raise InvalidAnswer(
+            f"Please reply with the number of your choice (1-{len(question.choices)}), or its name."
+        )
+    return question.choices[index].id
+
+
+def _multi_choice(question: Question, text: str) -> list[str]:
+    picked: set[int] = set()
+    unknown: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        whole = parse_choice_index(question, part)
+        if whole is not None:
+            picked.add(whole)
+            continue
+        tokens = {token: parse_choice_index(question, token) for token in part.split()}
+        known = {index for index in tokens.values() if index is not None}
+        # Name the unknown words, or the whole part when none of it is known ("dark chocolat").
+        unknown.extend([t for t, index in tokens.items() if index is None] if known else [part])
+        picked |= known
+    usage = f"the numbers of your choices (1-{len(question.choices)}), separated by commas"
+    if unknown:
+        names = ", ".join(f"'{u}'" for u in unknown)
+        raise InvalidAnswer(f"I don't know {names}. Please reply with {usage}.")
+    if not picked and question.min_choices > 0:
+        raise InvalidAnswer(f"Please reply with {usage}.")
+    if len(picked) < question.min_choices:
+        raise InvalidAnswer(f"Please choose at least {question.min_choices} of the options.")
+    if question.max_choices is not None and len(picked) > question.max_choices:
+        raise InvalidAnswer(f"Please choose at most {question.max_choices} of the options.")
+    return [question.choices[i].id for i in sorted(picked)]
+
+
+def _scale(question: Question, text: str) -> int:
+    low, high = rating_bounds(question)
+    for value, label in question.labels.items():
+        if _normal(label) == _normal(text):
+            return value
+    if _WHOLE.fullmatch(text) is not None and low <= int(text) <= high:
+        return int(text)
+    raise InvalidAnswer(f"Please reply with a whole number from {low} to {high}.")
+
+
+def _yes_no(question: Question, text: str) -> bool:
+    words = re.split(r"[\s,;:.!?]+", text)
+    first = next((w for w in words if w), "").strip(string.punctuation).casefold()
+    if first not in _YES_NO:
+        raise InvalidAnswer("Please reply yes or no.")
+    return _YES_NO[first]
+
+
+def _is_date(text: str) -> bool:
+    if _DATE.fullmatch(text) is None:
+        return False
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _date(question: Question, text: str) -> str:
+    if (
+        not _is_date(text)
+        or (question.min_date is not None and text < question.min_date)
+        or (question.max_date is not None and text > question.max_date)
+    ):
+        raise InvalidAnswer(f"Please reply with a real date{_date_range(question)} as YYYY-MM-DD.")
+    return text
+
+
+def _email(question: Question, text: str) -> str:
+    match = _EMAIL.fullmatch(text)
+    if match is None:
+        raise InvalidAnswer("Please reply with a valid e-mail address, like name@example.com.")
+    return f"{match['local']}@{match['domain'].lower()}"
+
+
+_PARSERS: dict[QuestionType, Callable[[Question, str], object]] = {
+    QuestionType.TEXT: _text,
+    QuestionType.NUMBER: _number,
+    QuestionType.SINGLE_CHOICE: _single_choice,
+    QuestionType.MULTI_CHOICE: _multi_choice,
+    QuestionType.RATING: _scale,
+    QuestionType.NPS: _scale,
+    QuestionType.YES_NO: _yes_no,
+    QuestionType.DATE: _date,
+    QuestionType.EMAIL: _email,
+}
+
+
+def parse_answer(question: Question, text: str) -> object:
+    """The value to store for ``text`` typed in answer to ``question``; raise :class:`InvalidAnswer`."""
+    return _PARSERS[question.type](question, text.strip())
+
+
+def display(question: Question, value: object) -> str:
+    """How an answer reads in a ``{ID}`` placeholder: labels for choices, yes/no, "" when unanswered."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return _fmt(value)
+    if isinstance(value, str) and question.type in (QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE):
+        choice = question.choice(value)
+        return choice.label if choice is not None else value
+    if isinstance(value, list | tuple):
+        return ", ".join(display(question, item) for item in value)
+    return str(value)

@@ -1,0 +1,526 @@
+"""The conversation engine: one neutral incoming message in, the messages to send back out.
+
+The engine sends nothing itself and knows no platform or store: it calls the ports of :mod:`bot.ports`.
+Each message is handled under the respondent's lock (so two processes never interleave one respondent),
+every valid answer is written to the response before the reply is produced, and a redelivered platform
+update is answered once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from bot import answers, texts
+from bot.catalog import SurveyCache
+from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
+from bot.flow import current_question
+from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.placeholders import render
+from bot.ports import ResponseStore, SessionStore
+from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Turn, respondent_key
+from bot.survey import BUTTON_TYPES, Question, QuestionType, Survey
+
+log = logging.getLogger("surveybot.engine")
+
+COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "help"})
+
+DEFAULT_TTL = 24 * 3600
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def survey_tag(survey: Survey) -> str:
+    """A short mark of one survey version, carried in button values so that stale buttons are known."""
+    return hashlib.sha1(f"{survey.id}@{survey.version}".encode()).hexdigest()[:6]
+
+
+def split_command(text: str) -> tuple[str, str]:
+    """``/start@my_bot ice-cream`` → ``("start", "ice-cream")``."""
+    head, _, rest = text.strip().lstrip("/").partition(" ")
+    return head.split("@", 1)[0].lower(), rest.strip()
+
+
+@dataclass
+class _Context:
+    """What one handled message has gathered: the session to keep, and the replies so far."""
+
+    msg: Incoming
+    session: Session | None
+    ttl: int = DEFAULT_TTL
+    out: list[Outgoing] = field(default_factory=list)
+    values: dict[str, AnswerValue] | None = None
+
+    def say(self, text: str, kind: Kind = Kind.INFO, actions: tuple[Button, ...] = ()) -> None:
+        self.out.append(Outgoing(chat_id=self.msg.chat_id, text=text, kind=kind, actions=actions))
+
+
+class Engine:
+    """Drives respondents through surveys. Hold one per process; it keeps no per-respondent state."""
+
+    def __init__(
+        self,
+        surveys: SurveyCache,
+        responses: ResponseStore,
+        sessions: SessionStore,
+        secret: bytes,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._surveys = surveys
+        self._responses = responses
+        self._sessions = sessions
+        self._secret = secret
+        self._clock = clock
+
+    async def handle(self, msg: Incoming) -> list[Outgoing]:
+        """Handle one incoming message and return what to send back, in order.
+
+        A store outage is answered with a "please try again" message; nothing is half-written, and
+        the same platform update may then be delivered again.
+        """
+        key = msg.key
+        try:
+            turn = await self._sessions.begin(key, msg.update_id)
+        except StorageUnavailable as exc:
+            log.warning("session store unavailable for %s: %s", key.platform, exc)
+            return [Outgoing(chat_id=msg.chat_id, text=texts.UNAVAILABLE, kind=Kind.ERROR)]
+        if turn.duplicate:
+            log.info("duplicate update %s from %s ignored", msg.update_id, key.platform)
+            return []
+        ctx = _Context(msg, turn.session)
+        if turn.session is not None:
+            ctx.ttl = await self._ttl_of(turn.session)
+        try:
+            await self._dispatch(ctx)
+        except StorageUnavailable as exc:
+            log.warning("store unavailable while handling a %s message: %s", key.platform, exc)
+            await self._abort(msg, turn)
+            return [Outgoing(chat_id=msg.chat_id, text=texts.UNAVAILABLE, kind=Kind.ERROR)]
+        except BaseException:
+            await self._abort(msg, turn)
+            raise
+        try:
+            await self._sessions.commit(key, turn, ctx.session, ctx.ttl)
+        except StorageUnavailable as exc:
+            # The answer (if any) is in MongoDB already; the next message rebuilds the session from it.
+            log.warning("session not saved for a %s respondent: %s", key.platform, exc)
+        return ctx.out
+
+    async def _abort(self, msg: Incoming, turn: Turn) -> None:
+        try:
+            await self._sessions.abort(msg.key, turn, msg.update_id)
+        except StorageUnavailable:
+            pass
+
+    async def _ttl_of(self, session: Session) -> int:
+        try:
+            survey = await self._surveys.get(session.survey_id, session.version)
+        except SurveyNotFound:
+            return DEFAULT_TTL
+        return survey.settings.session_ttl
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _dispatch(self, ctx: _Context) -> None:
+        msg = ctx.msg
+        if msg.button is not None:
+            if msg.button.startswith("/"):
+                await self._command(ctx, *split_command(msg.button))
+            else:
+                await self._press(ctx, msg.button)
+            return
+        if msg.command:
+            await self._command(ctx, msg.command.lstrip("/").lower(), msg.text.strip())
+            return
+        text = msg.text.strip()
+        if text.startswith("/"):
+            await self._command(ctx, *split_command(text))
+            return
+        word, _, rest = text.partition(" ")
+        word = word.lower()
+        if word in COMMANDS and (not rest.strip() or word == "start"):
+            active = await self._active(ctx)
+            if active is None or active[0].paused or active[2].type is not QuestionType.TEXT:
+                await self._command(ctx, word, rest.strip())
+                return
+        await self._answer_text(ctx, text)
+
+    async def _command(self, ctx: _Context, command: str, arg: str) -> None:
+        if command == "start":
+            await self._start(ctx, arg)
+        elif command == "surveys":
+            await self._list_surveys(ctx, texts.PICK_SURVEY)
+        elif command == "help":
+            ctx.say(texts.HELP)
+        elif command in ("back", "skip", "restart", "stop"):
+            active = await self._active(ctx)
+            if active is None:
+                ctx.say(texts.NOTHING_IN_PROGRESS)
+                return
+            session, survey, question = active
+            if command == "back":
+                await self._back(ctx, session, survey, question)
+            elif command == "skip":
+                await self._skip(ctx, session, survey, question)
+            elif command == "restart":
+                await self._restart(ctx, session, survey)
+            else:
+                ctx.session = replace(session, paused=True)
+                ctx.say(texts.PAUSED)
+        else:
+            ctx.say(texts.UNKNOWN_COMMAND.format(command=command) + "\n\n" + texts.HELP, Kind.ERROR)
+
+    # ------------------------------------------------------------------ the active conversation
+
+    async def _active(self, ctx: _Context) -> tuple[Session, Survey, Question] | None:
+        """The respondent's current session, its survey and question; rebuilt from MongoDB if lost."""
+        if ctx.session is not None:
+            try:
+                survey = await self._surveys.get(ctx.session.survey_id, ctx.session.version)
+                return ctx.session, survey, survey.question(ctx.session.question_id)
+            except (SurveyNotFound, KeyError):
+                ctx.session = None
+        response = await self._responses.find_in_progress(self._key(ctx))
+        if response is None:
+            return None
+        survey = await self._surveys.get(response.survey_id, response.version)
+        question = current_question(survey, response)
+        if question is None:
+            await self._finish(ctx, survey, response)
+            return None
+        log.info("session rebuilt from the stored response for a %s respondent", ctx.msg.platform)
+        ctx.values = response.values()
+        ctx.session = Session(survey.id, response.version, response.id, response.revision, question.id)
+        ctx.ttl = survey.settings.session_ttl
+        return ctx.session, survey, question
+
+    async def _values(self, ctx: _Context, session: Session) -> dict[str, AnswerValue]:
+        if ctx.values is None:
+            ctx.values = (await self._responses.get(session.response_id)).values()
+        return ctx.values
+
+    # ------------------------------------------------------------------ answers
+
+    async def _answer_text(self, ctx: _Context, text: str) -> None:
+        active = await self._active(ctx)
+        if active is None:
+            if not ctx.out:
+                ctx.say(texts.NOTHING_IN_PROGRESS)
+            return
+        session, survey, question = active
+        if session.paused:
+            ctx.say(texts.STILL_PAUSED.format(title=survey.title))
+            return
+        try:
+            value = answers.parse_answer(question, text)
+        except InvalidAnswer as exc:
+            await self._reject(ctx, session, survey, question, str(exc))
+            return
+        await self._save(ctx, session, survey, question, value)
+
+    async def _reject(
+        self, ctx: _Context, session: Session, survey: Survey, question: Question, default: str
+    ) -> None:
+        values = await self._values(ctx, session)
+        message = self._render(ctx, survey, question.error, values) if question.error else default
+        ctx.say(message, Kind.ERROR)
+        ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
+
+    async def _press(self, ctx: _Context, value: str) -> None:
+        parts = value.split(":")
+        active = await self._active(ctx)
+        if active is None or len(parts) not in (3, 4):
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            return
+        session, survey, question = active
+        if parts[1] != survey_tag(survey) or parts[2] != question.id or session.paused and parts[0] == "t":
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            return
+        action = parts[0]
+        if action == "d":
+            picked = [question.choices[i].id for i in sorted(session.selection)]
+            if len(picked) < question.min_choices:
+                ctx.say(texts.PICK_MORE.format(n=question.min_choices), Kind.NOTICE)
+                return
+            if question.max_choices is not None and len(picked) > question.max_choices:
+                ctx.say(texts.PICK_FEWER.format(n=question.max_choices), Kind.NOTICE)
+                return
+            await self._save(ctx, session, survey, question, picked)
+            return
+        try:
+            index = int(parts[3]) if len(parts) == 4 else -1
+        except ValueError:
+            index = -1
+        if action == "t" and question.type is QuestionType.MULTI_CHOICE and 0 <= index < len(question.choices):
+            selection = set(session.selection) ^ {index}
+            ctx.session = replace(session, selection=tuple(sorted(selection)))
+            values = await self._values(ctx, session)
+            asked = self._ask(ctx, survey, question, values, ctx.session.selection)
+            ctx.out.append(replace(asked, kind=Kind.SELECTION, edit_of=ctx.msg.message_id))
+            return
+        picked_value = _button_value(question, index) if action == "a" else None
+        if picked_value is None:
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            return
+        await self._save(ctx, replace(session, paused=False), survey, question, picked_value)
+
+    async def _save(
+        self, ctx: _Context, session: Session, survey: Survey, question: Question, value: AnswerValue
+    ) -> None:
+        try:
+            response = await self._responses.record(
+                session.response_id, session.revision, question.id, Answer(value, self._clock())
+            )
+        except StaleResponse:
+            response = await self._responses.get(session.response_id)
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            await self._continue(ctx, survey, response)
+            return
+        values = response.values()
+        if ctx.msg.button is not None and ctx.msg.message_id is not None:
+            shown = answers.display(question, value)
+            ctx.out.append(
+                Outgoing(
+                    chat_id=ctx.msg.chat_id,
+                    text=f"{self._render(ctx, survey, question.text, values)}\n✓ {shown}",
+                    kind=Kind.ANSWERED,
+                    question_id=question.id,
+                    edit_of=ctx.msg.message_id,
+                )
+            )
+        if question.type is QuestionType.SINGLE_CHOICE and isinstance(value, str):
+            choice = question.choice(value)
+            if choice is not None and choice.reply:
+                ctx.say(self._render(ctx, survey, choice.reply, values))
+        if question.reply:
+            ctx.say(self._render(ctx, survey, question.reply, values))
+        await self._continue(ctx, survey, response)
+
+    # ------------------------------------------------------------------ moving along the path
+
+    async def _continue(self, ctx: _Context, survey: Survey, response: Response) -> None:
+        """Ask the question the response waits for, or finish it."""
+        if response.status is Status.COMPLETED:
+            ctx.session = None
+            return
+        question = current_question(survey, response)
+        if question is None:
+            await self._finish(ctx, survey, response)
+            return
+        assert survey.version is not None
+        ctx.session = Session(survey.id, survey.version, response.id, response.revision, question.id)
+        ctx.ttl = survey.settings.session_ttl
+        ctx.values = response.values()
+        ctx.out.append(self._ask(ctx, survey, question, ctx.values))
+
+    async def _finish(self, ctx: _Context, survey: Survey, response: Response) -> None:
+        kept = {qid: response.answers[qid] for qid in response.path if qid in response.answers}
+        ctx.session = None
+        try:
+            await self._responses.complete(response.id, response.revision, kept, self._clock())
+        except DuplicateResponse:
+            ctx.say(texts.ALREADY_COMPLETED.format(title=survey.title))
+            return
+        except StaleResponse:
+            fresh = await self._responses.get(response.id)
+            if fresh.status is Status.IN_PROGRESS:
+                await self._continue(ctx, survey, fresh)
+            return
+        log.info("response completed: survey %s version %s", survey.id, survey.version)
+        goodbye = survey.goodbye or "Thank you! Your response has been recorded."
+        ctx.say(self._render(ctx, survey, goodbye, response.values()))
+
+    async def _back(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
+        response = await self._responses.get(session.response_id)
+        ctx.values = response.values()
+        if not survey.settings.allow_back:
+            ctx.say(texts.NO_BACK, Kind.ERROR)
+        elif not response.path:
+            ctx.say(texts.AT_FIRST, Kind.ERROR)
+        else:
+            try:
+                response = await self._responses.rewind(response.id, session.revision, response.path[:-1])
+            except StaleResponse:
+                response = await self._responses.get(session.response_id)
+            await self._continue(ctx, survey, response)
+            return
+        ctx.out.append(self._ask(ctx, survey, question, ctx.values, session.selection))
+
+    async def _skip(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
+        if question.required:
+            values = await self._values(ctx, session)
+            ctx.say(texts.NOT_SKIPPABLE, Kind.ERROR)
+            ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
+            return
+        await self._save(ctx, session, survey, question, None)
+
+    async def _restart(self, ctx: _Context, session: Session, survey: Survey) -> None:
+        try:
+            response = await self._responses.rewind(session.response_id, session.revision, (), True)
+        except StaleResponse:
+            response = await self._responses.get(session.response_id)
+            if response.status is not Status.IN_PROGRESS:
+                ctx.session = None
+                ctx.say(texts.NOTHING_IN_PROGRESS)
+                return
+            response = await self._responses.rewind(response.id, response.revision, (), True)
+        ctx.say(texts.RESTARTING)
+        if survey.welcome:
+            ctx.say(self._render(ctx, survey, survey.welcome, {}))
+        await self._continue(ctx, survey, response)
+
+    # ------------------------------------------------------------------ starting
+
+    async def _start(self, ctx: _Context, survey_id: str) -> None:
+        if not survey_id:
+            active = await self._active(ctx)
+            if active is not None:
+                session, survey, _ = active
+                ctx.say(texts.RESUMING.format(title=survey.title))
+                await self._continue(ctx, survey, await self._responses.get(session.response_id))
+                return
+            offered = await self._surveys.offered()
+            if len(offered) == 1:
+                survey_id = offered[0].id
+            else:
+                await self._list_surveys(ctx, texts.PICK_SURVEY)
+                return
+        survey_id = survey_id.strip().lower()
+        if survey_id not in {s.id for s in await self._surveys.offered()}:
+            await self._list_surveys(ctx, texts.UNKNOWN_SURVEY.format(survey_id=survey_id))
+            return
+        newest = await self._surveys.get(survey_id)
+        key = self._key(ctx)
+        existing = await self._responses.find(survey_id, key)
+        if existing is None or existing.status is Status.COMPLETED:
+            if existing is not None and newest.settings.one_response_per_user:
+                ctx.say(texts.ALREADY_COMPLETED.format(title=newest.title))
+                return
+            try:
+                await self._begin_response(ctx, newest)
+                return
+            except DuplicateResponse:
+                existing = await self._responses.find(survey_id, key)
+                if existing is None:
+                    raise
+        pinned = await self._surveys.get(existing.survey_id, existing.version)
+        ctx.say(texts.RESUMING.format(title=pinned.title))
+        await self._continue(ctx, pinned, existing)
+
+    async def _begin_response(self, ctx: _Context, survey: Survey) -> None:
+        assert survey.version is not None
+        msg, now = ctx.msg, self._clock()
+        anonymous = survey.settings.anonymous
+        respondent = Respondent(
+            platform=msg.platform,
+            key=self._key(ctx),
+            user_id=None if anonymous else msg.user_id,
+            name=None if anonymous else (msg.user_name or None),
+        )
+        response = await self._responses.create(
+            Response(
+                id=secrets.token_hex(12),
+                survey_id=survey.id,
+                version=survey.version,
+                respondent=respondent,
+                started_at=now,
+                updated_at=now,
+                one_per_user=survey.settings.one_response_per_user,
+            )
+        )
+        log.info("response started: survey %s version %s on %s", survey.id, survey.version, msg.platform)
+        if survey.welcome:
+            ctx.say(self._render(ctx, survey, survey.welcome, {}))
+        await self._continue(ctx, survey, response)
+
+    async def _list_surveys(self, ctx: _Context, heading: str) -> None:
+        offered = await self._surveys.offered()
+        if not offered:
+            ctx.say(texts.NO_SURVEYS)
+            return
+        lines = [heading, *(f"{i}. {s.title} (/start {s.id})" for i, s in enumerate(offered, 1))]
+        buttons = tuple(Button(s.title, f"/start {s.id}") for s in offered)
+        ctx.say("\n".join(lines), actions=buttons)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _key(self, ctx: _Context) -> str:
+        return respondent_key(self._secret, ctx.msg.platform, ctx.msg.user_id)
+
+    def _render(self, ctx: _Context, survey: Survey, template: str, values: dict[str, AnswerValue]) -> str:
+        def lookup(name: str) -> str:
+            if name == "respondent.name":
+                return ctx.msg.user_name or texts.FALLBACK_NAME
+            try:
+                return answers.display(survey.question(name), values.get(name))
+            except KeyError:
+                return ""
+
+        return render(template, lookup)
+
+    def _ask(
+        self,
+        ctx: _Context,
+        survey: Survey,
+        question: Question,
+        values: dict[str, AnswerValue],
+        selection: tuple[int, ...] = (),
+    ) -> Outgoing:
+        tag = survey_tag(survey)
+        choices: tuple[Button, ...] = ()
+        actions: list[Button] = []
+        multi = question.type is QuestionType.MULTI_CHOICE
+        if question.type in BUTTON_TYPES:
+            prefix = "t" if multi else "a"
+            choices = tuple(
+                Button(label, f"{prefix}:{tag}:{question.id}:{i}", selected=i in selection)
+                for i, label in enumerate(_button_labels(question))
+            )
+        if multi:
+            actions.append(Button("Done", f"d:{tag}:{question.id}"))
+        if survey.settings.allow_back and question.id != survey.questions[0].id:
+            actions.append(Button("Back", "/back"))
+        if not question.required:
+            actions.append(Button("Skip", "/skip"))
+        return Outgoing(
+            chat_id=ctx.msg.chat_id,
+            text=self._render(ctx, survey, question.text, values),
+            kind=Kind.QUESTION,
+            choices=choices,
+            actions=tuple(actions),
+            multi=multi,
+            question_type=question.type,
+            question_id=question.id,
+            hint=answers.hint(question),
+        )
+
+
+def _button_labels(question: Question) -> list[str]:
+    if question.type in (QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE):
+        return [c.label for c in question.choices]
+    if question.type is QuestionType.YES_NO:
+        return ["Yes", "No"]
+    low, high = answers.rating_bounds(question)
+    return [
+        f"{n} {question.labels[n]}" if n in question.labels else str(n) for n in range(low, high + 1)
+    ]
+
+
+def _button_value(question: Question, index: int) -> AnswerValue:
+    """The stored value a button of ``question`` stands for, or None for a button it never had."""
+    if index < 0:
+        return None
+    if question.type is QuestionType.SINGLE_CHOICE:
+        return question.choices[index].id if index < len(question.choices) else None
+    if question.type is QuestionType.YES_NO:
+        return {0: True, 1: False}.get(index)
+    if question.type in (QuestionType.RATING, QuestionType.NPS):
+        low, high = answers.rating_bounds(question)
+        return low + index if low + index <= high else None
+    return None

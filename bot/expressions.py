@@ -1,0 +1,179 @@
+"""The safe expression language of ``show_if`` and ``next`` rules (see the format page, "Expressions").
+
+Expressions are parsed with a Lark LALR grammar and compiled into nested closures; nothing is ever
+handed to Python's ``eval``. Evaluation never raises: a comparison that makes no sense is simply false.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from bot.errors import ExpressionError
+
+_GRAMMAR = r"""
+?start: or_test
+?or_test: and_test ("or" and_test)*
+?and_test: not_test ("and" not_test)*
+?not_test: "not" not_test -> negation
+         | comparison
+?comparison: atom (comp_op atom)?
+!comp_op: "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "not" "in"
+?atom: literal
+     | NAME -> name
+     | "(" or_test ")"
+?literal: NUMBER -> number
+        | STRING -> string
+        | "true" -> true
+        | "false" -> false
+        | "null" -> null
+        | "[" (literal ("," literal)* ","?)? "]" -> array
+
+NAME: /[a-z_][a-z0-9_]*/
+NUMBER: /-?[0-9]+(\.[0-9]+)?/
+STRING: /'(\\.|[^'\\])*'/ | /"(\\.|[^"\\])*"/
+%ignore /[ \t\r\n]+/
+"""
+
+Values = Mapping[str, object]
+_Node = Callable[[Values], object]
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark(_GRAMMAR, parser="lalr", lexer="basic")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _equal(a: object, b: object) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+def _contains(item: object, container: object) -> bool:
+    if isinstance(container, list | tuple):
+        return any(_equal(item, element) for element in container)
+    if isinstance(container, str) and isinstance(item, str):
+        return item in container
+    return False
+
+
+def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[object, object], bool]:
+    def ordered(a: object, b: object) -> bool:
+        if (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
+            return compare(a, b)
+        return False
+
+    return ordered
+
+
+_COMPARISONS: dict[str, Callable[[object, object], bool]] = {
+    "==": _equal,
+    "!=": lambda a, b: not _equal(a, b),
+    "<": _ordered(operator.lt),
+    "<=": _ordered(operator.le),
+    ">": _ordered(operator.gt),
+    ">=": _ordered(operator.ge),
+    "in": _contains,
+    "not in": lambda a, b: b is not None and not _contains(a, b),
+}
+
+
+def _constant(value: object) -> _Node:
+    return lambda values: value
+
+
+class _Compiler(Transformer[Token, _Node]):
+    """Turns the parse tree into a closure taking the answers mapping."""
+
+    def or_test(self, operands: list[_Node]) -> _Node:
+        return lambda values: any(operand(values) for operand in operands)
+
+    def and_test(self, operands: list[_Node]) -> _Node:
+        return lambda values: all(operand(values) for operand in operands)
+
+    def negation(self, children: list[_Node]) -> _Node:
+        (operand,) = children
+        return lambda values: not operand(values)
+
+    def comparison(self, children: list[Any]) -> _Node:
+        left: _Node = children[0]
+        right: _Node = children[2]
+        compare = _COMPARISONS[children[1]]
+        return lambda values: compare(left(values), right(values))
+
+    def comp_op(self, tokens: list[Token]) -> str:
+        return " ".join(tokens)
+
+    def name(self, tokens: list[Token]) -> _Node:
+        key = str(tokens[0])
+        return lambda values: values.get(key)
+
+    def number(self, tokens: list[Token]) -> _Node:
+        text = str(tokens[0])
+        return _constant(float(text) if "." in text else int(text))
+
+    def string(self, tokens: list[Token]) -> _Node:
+        return _constant(re.sub(r"\\(.)", r"\1", tokens[0][1:-1], flags=re.DOTALL))
+
+    def true(self, _: list[Token]) -> _Node:
+        return _constant(True)
+
+    def false(self, _: list[Token]) -> _Node:
+        return _constant(False)
+
+    def null(self, _: list[Token]) -> _Node:
+        return _constant(None)
+
+    def array(self, items: list[_Node]) -> _Node:
+        return lambda values: [item(values) for item in items]
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: ``names`` are the question ids it refers to."""
+
+    source: str
+    names: frozenset[str]
+    _node: _Node = field(repr=False, compare=False)
+
+    def evaluate(self, values: Values) -> object:
+        """The expression's value, given the stored answers; a missing name stands for None."""
+        return self._node(values)
+
+    def test(self, values: Values) -> bool:
+        """Whether the expression holds: the truthiness of :meth:`evaluate` (None and [] are false)."""
+        return bool(self.evaluate(values))
+
+
+def _describe(source: str, error: UnexpectedInput) -> str:
+    if isinstance(error, UnexpectedCharacters):
+        return f"unexpected character {error.char!r} at column {error.column}"
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        return f"unexpected {str(error.token)!r} at column {error.column}"
+    return f"unexpected end at column {len(source.rstrip()) + 1}"
+
+
+def parse(source: str) -> Expression:
+    """Parse ``source`` into an :class:`Expression`; raise :class:`ExpressionError` saying what and where."""
+    if not source.strip():
+        raise ExpressionError("expression is empty")
+    try:
+        tree = _parser().parse(source)
+    except UnexpectedInput as error:
+        raise ExpressionError(f"expression {source!r} does not parse: {_describe(source, error)}") from None
+    names = frozenset(
+        str(token) for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NAME")
+    )
+    return Expression(source, names, _Compiler().transform(tree))

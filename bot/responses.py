@@ -1,0 +1,98 @@
+"""Responses and conversation sessions: the values the stores keep."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeAlias
+
+AnswerValue: TypeAlias = str | int | float | bool | list[str] | None
+
+
+class Status(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class Answer:
+    value: AnswerValue
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Respondent:
+    """Who answers. ``key`` is a keyed hash of platform and user id: stable, but not the id itself.
+
+    For an anonymous survey ``user_id`` and ``name`` are None and only ``key`` is stored, so the bot can
+    still resume and refuse a finished survey without keeping who it was.
+    """
+
+    platform: str
+    key: str
+    user_id: str | None = None
+    name: str | None = None
+
+
+def respondent_key(secret: bytes, platform: str, user_id: str) -> str:
+    """The pseudonymous key of a respondent: HMAC-SHA256 of ``platform:user_id``, hex, 32 characters."""
+    return hmac.new(secret, f"{platform}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Response:
+    """One respondent's answers to one version of a survey.
+
+    ``path`` lists the questions answered or skipped, in order; the current question follows from it
+    (see :func:`bot.flow.current_question`). ``revision`` grows with every write, so that a write based
+    on an outdated view is refused instead of applied twice.
+    """
+
+    id: str
+    survey_id: str
+    version: int
+    respondent: Respondent
+    started_at: datetime
+    updated_at: datetime
+    status: Status = Status.IN_PROGRESS
+    answers: Mapping[str, Answer] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    completed_at: datetime | None = None
+    one_per_user: bool = True
+    """Copied from the survey's settings: a completed response then holds the respondent's only slot."""
+    revision: int = 0
+
+    def values(self) -> dict[str, AnswerValue]:
+        """The answers that are on the path: what expressions and placeholders see."""
+        return {qid: self.answers[qid].value for qid in self.path if qid in self.answers}
+
+
+@dataclass(frozen=True)
+class Session:
+    """What Redis keeps between two messages of a respondent: a pointer into MongoDB, plus toggles.
+
+    Losing it loses nothing but ``selection`` (multi-choice toggles not yet submitted) and ``paused``:
+    the engine rebuilds it from the in-progress response.
+    """
+
+    survey_id: str
+    version: int
+    response_id: str
+    revision: int
+    question_id: str
+    selection: tuple[int, ...] = ()
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The right to handle one incoming message: the respondent's lock and the session it guards."""
+
+    token: str
+    session: Session | None = None
+    duplicate: bool = False
+    """The same platform update was handled before: do nothing."""

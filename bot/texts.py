@@ -1,0 +1,31 @@
+"""What the bot says on its own behalf (the survey's own texts come from the survey file)."""
+
+from __future__ import annotations
+
+UNAVAILABLE = "Sorry, we could not save that just now. Please try again in a moment."
+ALREADY_ANSWERED = "This question was already answered."
+ALREADY_COMPLETED = "You have already completed “{title}”. Thank you!"
+RESUMING = "Welcome back! Let's continue “{title}” where you left off."
+NO_SURVEYS = "There are no surveys to take right now."
+PICK_SURVEY = "Which survey would you like to take?"
+UNKNOWN_SURVEY = "There is no survey called “{survey_id}”."
+NOTHING_IN_PROGRESS = "You have no survey in progress. Send /start to begin one."
+PAUSED = "Paused. Your answers are saved; send /start to continue."
+STILL_PAUSED = "Your survey “{title}” is paused. Send /start to continue it."
+NO_BACK = "Going back is not possible in this survey."
+AT_FIRST = "This is the first question; there is nothing to go back to."
+NOT_SKIPPABLE = "This question needs an answer; it cannot be skipped."
+RESTARTING = "Starting over: your earlier answers to this survey are dropped."
+UNKNOWN_COMMAND = "I don't know the command /{command}."
+PICK_MORE = "Please pick at least {n}."
+PICK_FEWER = "Please pick at most {n}."
+FALLBACK_NAME = "friend"
+HELP = """I run surveys. You can send:
+/start [survey] – start or resume a survey
+/surveys – the surveys you can take
+/back – go back to the previous question
+/skip – skip an optional question
+/restart – drop your answers and begin again
+/stop – pause; /start continues later
+/help – this text
+The commands also work without the slash, except as the answer to a free-text question."""
