@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from bot.errors import InvalidAnswer
+from bot.responses import AnswerValue
 from bot.survey import Question, QuestionType
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)", re.ASCII)
@@ -51,9 +52,9 @@ def parse_choice_index(question: Question, token: str) -> int | None:
     wanted = _normal(token)
     if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(question.choices):
         return int(wanted) - 1
-    for attribute in ("id", "label"):
-        for index, choice in enumerate(question.choices):
-            if _normal(getattr(choice, attribute)) == wanted:
+    for names in ([c.id for c in question.choices], [c.label for c in question.choices]):
+        for index, name in enumerate(names):
+            if _normal(name) == wanted:
                 return index
     return None
 
@@ -217,7 +218,7 @@ def _email(question: Question, text: str) -> str:
     return f"{match['local']}@{match['domain'].lower()}"
 
 
-_PARSERS: dict[QuestionType, Callable[[Question, str], object]] = {
+_PARSERS: dict[QuestionType, Callable[[Question, str], AnswerValue]] = {
     QuestionType.TEXT: _text,
     QuestionType.NUMBER: _number,
     QuestionType.SINGLE_CHOICE: _single_choice,
@@ -230,7 +231,7 @@ _PARSERS: dict[QuestionType, Callable[[Question, str], object]] = {
 }
 
 
-def parse_answer(question: Question, text: str) -> object:
+def parse_answer(question: Question, text: str) -> AnswerValue:
     """The value to store for ``text`` typed in answer to ``question``; raise :class:`InvalidAnswer`."""
     return _PARSERS[question.type](question, text.strip())
 
