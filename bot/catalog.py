@@ -31,24 +31,20 @@ async def publish(store: SurveyStore, survey: Survey) -> Published:
         newest = None
     if newest is not None and newest.content_hash == survey.content_hash:
         return Published(newest, stored=False)
-    if survey.version is not None and newest is not None and newest.version is not None:
-        if survey.version <= newest.version:
-            try:
-                same = await store.get(survey.id, survey.version)
-            except SurveyNotFound:
-                same = None
-            if same is not None and same.content_hash == survey.content_hash:
-                return Published(same, stored=False)
-            raise VersionConflict(
-                f"{survey.file}: survey '{survey.id}' version {survey.version} is already stored with "
-                f"different content, or is not above the newest stored version {newest.version}; "
-                "raise `version` or remove it"
-            )
-    if survey.version is not None:
-        version = survey.version
-    else:
-        version = (newest.version or 0) + 1 if newest is not None else 1
-    stored = replace(survey, version=version)
+    newest_version = newest.version if newest is not None and newest.version is not None else 0
+    if survey.version is not None and survey.version <= newest_version:
+        try:
+            same: Survey | None = await store.get(survey.id, survey.version)
+        except SurveyNotFound:
+            same = None
+        if same is not None and same.content_hash == survey.content_hash:
+            return Published(same, stored=False)
+        raise VersionConflict(
+            f"{survey.file}: survey '{survey.id}' version {survey.version} is already stored with "
+            f"different content, or is not above the newest stored version {newest_version}; "
+            "raise `version` or remove it"
+        )
+    stored = replace(survey, version=survey.version if survey.version is not None else newest_version + 1)
     await store.add(stored)
     return Published(stored, stored=True)
 

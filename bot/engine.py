@@ -8,6 +8,7 @@ update is answered once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -113,10 +114,8 @@ class Engine:
         return ctx.out
 
     async def _abort(self, msg: Incoming, turn: Turn) -> None:
-        try:
+        with contextlib.suppress(StorageUnavailable):
             await self._sessions.abort(msg.key, turn, msg.update_id)
-        except StorageUnavailable:
-            pass
 
     async def _ttl_of(self, session: Session) -> int:
         try:
@@ -239,7 +238,7 @@ class Engine:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
         session, survey, question = active
-        if parts[1] != survey_tag(survey) or parts[2] != question.id or session.paused and parts[0] == "t":
+        if parts[1] != survey_tag(survey) or parts[2] != question.id or (session.paused and parts[0] == "t"):
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
         action = parts[0]
@@ -257,7 +256,11 @@ class Engine:
             index = int(parts[3]) if len(parts) == 4 else -1
         except ValueError:
             index = -1
-        if action == "t" and question.type is QuestionType.MULTI_CHOICE and 0 <= index < len(question.choices):
+        if (
+            action == "t"
+            and question.type is QuestionType.MULTI_CHOICE
+            and 0 <= index < len(question.choices)
+        ):
             selection = set(session.selection) ^ {index}
             ctx.session = replace(session, selection=tuple(sorted(selection)))
             values = await self._values(ctx, session)
@@ -274,8 +277,9 @@ class Engine:
         self, ctx: _Context, session: Session, survey: Survey, question: Question, value: AnswerValue
     ) -> None:
         try:
+            answer = None if value is None else Answer(value, self._clock())
             response = await self._responses.record(
-                session.response_id, session.revision, question.id, Answer(value, self._clock())
+                session.response_id, session.revision, question.id, answer
             )
         except StaleResponse:
             response = await self._responses.get(session.response_id)
@@ -507,9 +511,7 @@ def _button_labels(question: Question) -> list[str]:
     if question.type is QuestionType.YES_NO:
         return ["Yes", "No"]
     low, high = answers.rating_bounds(question)
-    return [
-        f"{n} {question.labels[n]}" if n in question.labels else str(n) for n in range(low, high + 1)
-    ]
+    return [f"{n} {question.labels[n]}" if n in question.labels else str(n) for n in range(low, high + 1)]
 
 
 def _button_value(question: Question, index: int) -> AnswerValue:

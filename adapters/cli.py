@@ -1,0 +1,234 @@
+"""The ``surveybot`` command: validate and load surveys, chat in the terminal, run the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from adapters.config import Config, load_config
+from bot.errors import ConfigError, DefinitionError, StorageUnavailable, VersionConflict
+from bot.survey import Survey
+
+T = TypeVar("T")
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="surveybot: surveys in chat.")
+services_cli = typer.Typer(no_args_is_help=True, help="The embedded MongoDB-protocol server and Redis.")
+cli.add_typer(services_cli, name="services")
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", envvar="SURVEYBOT_CONFIG", help="Configuration file (default ./config.yaml)."),
+]
+
+
+class _State:
+    config_path: Path | None = None
+
+
+@cli.callback()
+def _options(config: ConfigOption = None) -> None:
+    _State.config_path = config
+
+
+def _config() -> Config:
+    config = load_config(_State.config_path)
+    logging.basicConfig(
+        level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return config
+
+
+def _with_app(config: Config, work: Callable[..., Awaitable[T]]) -> T:
+    from adapters.bootstrap import open_app
+
+    async def main() -> T:
+        app = await open_app(config)
+        try:
+            return await work(app)
+        finally:
+            await app.aclose()
+
+    return asyncio.run(main())
+
+
+def survey_files(paths: list[Path]) -> Iterator[Path]:
+    """The YAML files named, and those in the folders named, in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            yield path
+
+
+def _read_surveys(paths: list[Path]) -> tuple[list[Survey], int]:
+    from bot.loader import load_file
+
+    surveys, refused = [], 0
+    for file in survey_files(paths):
+        try:
+            surveys.append(load_file(file))
+        except DefinitionError as exc:
+            refused += 1
+            for problem in exc.problems:
+                err.print(str(problem), markup=False)
+        except OSError as exc:
+            refused += 1
+            err.print(f"{file}:0: cannot read: {exc.strerror}", markup=False)
+    return surveys, refused
+
+
+@cli.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Survey files or folders.")]) -> None:
+    """Check survey files; print every problem as FILE:LINE and exit 1 if there is any."""
+    surveys, refused = _read_surveys(files)
+    for survey in surveys:
+        out.print(f"ok {survey.file} ({survey.id}, {len(survey.questions)} questions)", markup=False)
+    if refused or not surveys:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def load(paths: Annotated[list[Path], typer.Argument(help="Survey files or folders.")]) -> None:
+    """Validate survey files, then store each new version. A refused file stores nothing."""
+    from bot.catalog import publish
+
+    config = _config()
+    surveys, refused = _read_surveys(paths)
+
+    async def store(app: object) -> int:
+        failures = 0
+        with Progress(console=err, transient=True, disable=len(surveys) < 5) as progress:
+            task = progress.add_task("loading", total=len(surveys))
+            for survey in surveys:
+                try:
+                    result = await publish(app.surveys, survey)  # type: ignore[attr-defined]
+                except VersionConflict as exc:
+                    failures += 1
+                    err.print(str(exc), markup=False)
+                else:
+                    verb = "stored" if result.stored else "unchanged"
+                    out.print(
+                        f"{verb} {survey.id} version {result.survey.version} ({survey.file})", markup=False
+                    )
+                progress.advance(task)
+        return failures
+
+    failures = _with_app(config, store) if surveys else 0
+    if refused or failures:
+        raise typer.Exit(1)
+
+
+@cli.command("surveys")
+def list_surveys() -> None:
+    """The stored surveys: newest version and response counts."""
+    from bot.responses import Status
+
+    async def listing(app: object) -> Table:
+        table = Table("id", "title", "version", "in progress", "completed", "archived")
+        for survey in await app.surveys.list_newest(include_archived=True):  # type: ignore[attr-defined]
+            counts = await app.responses.count(survey.id)  # type: ignore[attr-defined]
+            offered = {s.id for s in await app.surveys.list_newest()}  # type: ignore[attr-defined]
+            table.add_row(
+                survey.id,
+                survey.title,
+                str(survey.version),
+                str(counts.get(Status.IN_PROGRESS, 0)),
+                str(counts.get(Status.COMPLETED, 0)),
+                "" if survey.id in offered else "yes",
+            )
+        return table
+
+    out.print(_with_app(_config(), listing))
+
+
+@cli.command()
+def chat(
+    survey_id: Annotated[
+        str | None, typer.Argument(help="The survey to take; omitted: resume or choose.")
+    ] = None,
+    user_id: Annotated[str, typer.Option(help="Your respondent id on the console.")] = "",
+    name: Annotated[str, typer.Option(help="Your name, as the survey greets you.")] = "",
+) -> None:
+    """Take a survey in the terminal: one line per message; works piped too."""
+    from adapters.console import ConsoleChat
+
+    config = _config()
+    logging.getLogger().setLevel(logging.WARNING)
+    user = user_id or getpass.getuser()
+    first = f"/start {survey_id}" if survey_id else "/start"
+
+    async def talk(app: object) -> None:
+        console = ConsoleChat(app.engine, user, name or user)  # type: ignore[attr-defined]
+        await console.run(first, prompt=sys.stdin.isatty())
+
+    _with_app(config, talk)
+
+
+@cli.command()
+def run() -> None:
+    """Start every platform adapter whose credentials are configured."""
+    _config()
+    err.print(
+        "No platform is configured: set TELEGRAM_BOT_TOKEN or SLACK_BOT_TOKEN, "
+        "or use `surveybot chat` for the console."
+    )
+    raise typer.Exit(2)
+
+
+def _services(config: Config) -> object:
+    from adapters.services import EmbeddedServices
+
+    return EmbeddedServices(
+        Path.cwd(), mongo_port=config.embedded.mongo_port, redis_port=config.embedded.redis_port
+    )
+
+
+@services_cli.command("start")
+def services_start() -> None:
+    """Start the embedded services (data kept under var/)."""
+    config = _config()
+    if config.external_services:
+        out.print("MONGODB_URI or REDIS_URL is set: using those, starting nothing.")
+        return
+    services = _services(config)
+    services.start()  # type: ignore[attr-defined]
+    out.print(services.status(), markup=False)  # type: ignore[attr-defined]
+
+
+@services_cli.command("stop")
+def services_stop() -> None:
+    """Stop the embedded services by their PIDs."""
+    _services(_config()).stop()  # type: ignore[attr-defined]
+
+
+@services_cli.command("status")
+def services_status() -> None:
+    """Say whether the embedded services run."""
+    out.print(_services(_config()).status(), markup=False)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    try:
+        cli()
+    except ConfigError as exc:
+        err.print(f"surveybot: configuration error: {exc}", markup=False)
+        sys.exit(2)
+    except StorageUnavailable as exc:
+        err.print(
+            f"surveybot: cannot reach the stores ({exc}). Start them with `make services-up`, "
+            "or set MONGODB_URI and REDIS_URL.",
+            markup=False,
+        )
+        sys.exit(3)
