@@ -298,11 +298,11 @@ class Engine:
                     edit_of=ctx.msg.message_id,
                 )
             )
-        if question.type is QuestionType.SINGLE_CHOICE and isinstance(value, str):
-            choice = question.choice(value)
-            if choice is not None and choice.reply:
+        picked = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for choice in filter(None, (question.choice(p) for p in picked if question.choices)):
+            if choice.reply:
                 ctx.say(self._render(ctx, survey, choice.reply, values))
-        if question.reply:
+        if question.reply and value is not None:
             ctx.say(self._render(ctx, survey, question.reply, values))
         await self._continue(ctx, survey, response)
 

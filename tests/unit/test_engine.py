@@ -430,3 +430,35 @@ async def test_anonymous_survey_stores_no_user_id_or_name() -> None:
     respondent = (await h.response("ice-cream")).respondent  # type: ignore[attr-defined]
     assert respondent.user_id is None and respondent.name is None
     assert respondent.key == respondent_key(SECRET, "test", "u1")
+
+
+async def test_replies_of_every_picked_choice_and_none_after_skip() -> None:
+    h = Harness()
+    await h.publish(
+        """
+        id: replies
+        title: Replies
+        questions:
+          - id: pets
+            type: multi_choice
+            text: Pets?
+            choices:
+              - {id: cat, label: Cat, reply: "Meow."}
+              - {id: dog, label: Dog, reply: "Woof."}
+              - {id: fish, label: Fish}
+            reply: "Noted: {pets}."
+          - id: note
+            type: text
+            text: Anything else?
+            required: false
+            reply: "Thanks for the note."
+          - id: last
+            type: yes_no
+            text: Done?
+        """
+    )
+    await h.say("/start replies")
+    out = await h.say("fish, dog, cat")
+    assert texts_of(out)[:3] == ["Meow.", "Woof.", "Noted: Cat, Dog, Fish."]
+    out = await h.say("/skip")
+    assert texts_of(out) == ["Done?"]
