@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+
+# --- builder: install surveybot and its dependencies into a virtualenv --------------------------------
+FROM python:3.11-slim AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot/ bot/
+COPY adapters/ adapters/
+RUN pip install .
+
+# --- runtime: the virtualenv, the surveys and the configuration, run as a non-root user --------------
+FROM python:3.11-slim
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SURVEYBOT_HOST=0.0.0.0 \
+    SURVEYBOT_PORT=8000
+
+RUN groupadd --system surveybot \
+    && useradd --system --gid surveybot --home-dir /app --no-create-home --shell /usr/sbin/nologin surveybot
+
+# Same path as in the builder: the venv's scripts name /opt/venv/bin/python in their shebangs.
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+# Owned by root and read-only to the bot: surveys and settings change by rebuilding or mounting.
+COPY surveys/ surveys/
+COPY config.yaml ./
+
+USER surveybot
+EXPOSE 8000
+ENTRYPOINT ["surveybot"]
+CMD ["run"]

@@ -1,0 +1,129 @@
+# surveybot: `make run` to chat, `make test` for everything CI checks.
+# Installs are idempotent and cheap when done: stamp files remember what each virtualenv holds.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3.11
+VENV := .venv
+SECANTUS_VENV := .venv-secantus
+SECANTUS_VERSION := 0.7.0b3
+BIN := $(VENV)/bin
+SURVEYBOT := $(BIN)/surveybot
+
+DEV_STAMP := $(VENV)/.installed-dev
+SECANTUS_STAMP := $(SECANTUS_VENV)/.installed-SecantusDB-$(SECANTUS_VERSION)
+
+# apt needs root; use sudo only when we are not root already.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Hook for later installs (for example the web chat's npm packages): add targets here, e.g.
+# `INSTALL_HOOKS += npm-deps`, and `make install` runs them after the Python installs.
+INSTALL_HOOKS ?=
+
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e)
+PYTEST_ARGS ?= -q
+
+SURVEY ?= ice-cream
+CHAT_USER ?= $(or $(USER),$(shell id -un))
+CHAT_NAME ?= $(CHAT_USER)
+
+.PHONY: help install redis-server run test pytest lint services-up services-down services-status \
+        bench clean clean-data npm-deps
+
+help:
+	@echo "make install         create .venv and .venv-secantus, install redis-server (idempotent)"
+	@echo "make run             start the embedded services, load surveys/, chat '$(SURVEY)' in the terminal"
+	@echo "make test            lint + unit, integration and e2e tests (what CI runs)"
+	@echo "make lint            ruff check, ruff format --check, mypy"
+	@echo "make services-up     start the embedded SecantusDB and Redis (data under var/)"
+	@echo "make services-down   stop them"
+	@echo "make bench           run bench/engine_bench.py"
+	@echo "make clean           remove caches and build output (keeps var/)"
+	@echo "make clean-data      stop the services and remove var/ (all local survey data)"
+
+# --- install ------------------------------------------------------------------------------------------
+
+install: redis-server $(DEV_STAMP) $(SECANTUS_STAMP) $(INSTALL_HOOKS)
+
+redis-server:
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+		echo "Installing redis-server with apt-get"; \
+		$(SUDO) apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; \
+	fi
+
+$(DEV_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(SECANTUS_STAMP):
+	@test -x $(SECANTUS_VENV)/bin/python || $(PYTHON) -m venv $(SECANTUS_VENV)
+	$(SECANTUS_VENV)/bin/python -m pip install --quiet 'SecantusDB==$(SECANTUS_VERSION)'
+	@rm -f $(SECANTUS_VENV)/.installed-SecantusDB-*
+	@touch $@
+
+# Not run unless listed in INSTALL_HOOKS; reinstalls when package.json or its lock file changes.
+npm-deps: node_modules/.installed
+node_modules/.installed: package.json $(wildcard package-lock.json)
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	@touch $@
+
+# --- run ----------------------------------------------------------------------------------------------
+
+# MONGODB_URI / REDIS_URL in the environment mean external services: nothing embedded is started.
+run: install
+	@if [ -n "$${MONGODB_URI:-}" ] || [ -n "$${REDIS_URL:-}" ]; then \
+		echo "MONGODB_URI or REDIS_URL is set: using external services, starting nothing."; \
+	else \
+		$(SURVEYBOT) services start; \
+	fi
+	$(SURVEYBOT) load surveys/
+	$(SURVEYBOT) chat $(SURVEY) --user-id "$(CHAT_USER)" --name "$(CHAT_NAME)"
+
+services-up: install
+	$(SURVEYBOT) services start
+
+services-down:
+	@if [ -x $(SURVEYBOT) ]; then $(SURVEYBOT) services stop; else echo "nothing installed, nothing to stop"; fi
+
+services-status: install
+	$(SURVEYBOT) services status
+
+# --- checks -------------------------------------------------------------------------------------------
+
+# Runs both the linters and the tests, then fails if either failed, so one run shows every problem.
+test: install
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory pytest || status=1; \
+	exit $$status
+
+# The test session starts its own SecantusDB and Redis (tests/conftest.py) unless MONGODB_URI and
+# REDIS_URL are both set.
+pytest: install
+	$(BIN)/pytest $(TEST_DIRS) $(PYTEST_ARGS)
+
+lint: install
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	$(BIN)/mypy --strict --explicit-package-bases tests || status=1; \
+	exit $$status
+
+bench: install
+	$(BIN)/python bench/engine_bench.py
+
+# --- cleaning -----------------------------------------------------------------------------------------
+
+clean:
+	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -path ./$(SECANTUS_VENV) -prune -o -path ./node_modules -prune \
+		-o -type d -name __pycache__ -exec rm -rf {} +
+
+clean-data: services-down
+	rm -rf var
