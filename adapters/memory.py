@@ -1,0 +1,319 @@
+"""In-memory stores: the ports' semantics without a server, for unit tests and the engine benchmark.
+
+They behave like :mod:`adapters.mongo` and :mod:`adapters.redis_store` (one contract suite runs against
+both): revisions, the unique slots, time-to-lives and the per-respondent lock. Datetimes are kept in UTC
+at millisecond precision, as MongoDB keeps them. Setting ``fail`` makes every method raise
+:class:`bot.errors.StorageUnavailable`, as an unreachable server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import dataclasses
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from bot.errors import (
+    DuplicateResponse,
+    NotFound,
+    RespondentBusy,
+    StaleResponse,
+    StorageUnavailable,
+    SurveyNotFound,
+    VersionConflict,
+)
+from bot.messages import ConversationKey
+from bot.responses import Answer, Response, Session, Status, Turn
+from bot.survey import Survey
+
+
+def utc_ms(moment: datetime) -> datetime:
+    """``moment`` as MongoDB gives it back: UTC (naive means UTC), whole milliseconds."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def slot_of(response: Response) -> str | None:
+    """The unique slot a response holds: one open per survey and respondent, one done if one per user."""
+    base = f"{response.survey_id}|{response.respondent.key}"
+    if response.status is Status.IN_PROGRESS:
+        return f"{base}|open"
+    return f"{base}|done" if response.one_per_user else None
+
+
+def _answer(answer: Answer) -> Answer:
+    value = list(answer.value) if isinstance(answer.value, list) else answer.value
+    return Answer(value, utc_ms(answer.at))
+
+
+class _Switch:
+    fail = False
+
+    def _check(self) -> None:
+        if self.fail:
+            raise StorageUnavailable(f"{type(self).__name__} is failing on purpose")
+
+
+class InMemorySurveyStore(_Switch):
+    def __init__(self) -> None:
+        self._surveys: dict[str, dict[int, Survey]] = {}
+        self._archived: dict[str, bool] = {}
+
+    async def add(self, survey: Survey) -> None:
+        self._check()
+        if survey.version is None:
+            raise ValueError(f"survey '{survey.id}' has no version to store it under")
+        versions = self._surveys.setdefault(survey.id, {})
+        if survey.version in versions:
+            raise VersionConflict(f"survey '{survey.id}' version {survey.version} is stored already")
+        versions[survey.version] = survey
+        self._archived.setdefault(survey.id, False)
+
+    async def get(self, survey_id: str, version: int | None = None) -> Survey:
+        self._check()
+        versions = self._surveys.get(survey_id, {})
+        if version is None and versions:
+            version = max(versions)
+        if version not in versions:
+            raise SurveyNotFound(survey_id, version)
+        return versions[version]
+
+    async def list_newest(self, include_archived: bool = False) -> list[Survey]:
+        self._check()
+        return [
+            versions[max(versions)]
+            for survey_id, versions in sorted(self._surveys.items())
+            if include_archived or not self._archived[survey_id]
+        ]
+
+    async def set_archived(self, survey_id: str, archived: bool) -> None:
+        self._check()
+        if survey_id not in self._surveys:
+            raise SurveyNotFound(survey_id)
+        self._archived[survey_id] = archived
+
+
+class InMemoryResponseStore(_Switch):
+    def __init__(self) -> None:
+        self._responses: dict[str, Response] = {}
+        self._slots: dict[str, str] = {}
+
+    async def create(self, response: Response) -> Response:
+        self._check()
+        stored = dataclasses.replace(
+            response,
+            id=response.id or secrets.token_hex(12),
+            started_at=utc_ms(response.started_at),
+            updated_at=utc_ms(response.updated_at),
+            completed_at=response.completed_at and utc_ms(response.completed_at),
+            answers={qid: _answer(a) for qid, a in response.answers.items()},
+        )
+        slot = slot_of(stored)
+        if stored.id in self._responses or (slot is not None and slot in self._slots):
+            raise DuplicateResponse(f"survey '{stored.survey_id}' already has a response of this respondent")
+        self._responses[stored.id] = stored
+        if slot is not None:
+            self._slots[slot] = stored.id
+        return stored
+
+    async def get(self, response_id: str) -> Response:
+        self._check()
+        try:
+            return self._responses[response_id]
+        except KeyError:
+            raise NotFound(f"no response '{response_id}'") from None
+
+    async def find(self, survey_id: str, respondent_key: str) -> Response | None:
+        self._check()
+        mine = [
+            r
+            for r in self._responses.values()
+            if r.survey_id == survey_id and r.respondent.key == respondent_key
+        ]
+        return max(mine, key=lambda r: (r.status is Status.IN_PROGRESS, r.updated_at), default=None)
+
+    async def find_in_progress(self, respondent_key: str) -> Response | None:
+        self._check()
+        open_ = [
+            r
+            for r in self._responses.values()
+            if r.respondent.key == respondent_key and r.status is Status.IN_PROGRESS
+        ]
+        return max(open_, key=lambda r: r.updated_at, default=None)
+
+    def _current(self, response_id: str, revision: int) -> Response:
+        response = self._responses.get(response_id)
+        if response is None or response.status is not Status.IN_PROGRESS or response.revision != revision:
+            raise StaleResponse(f"response '{response_id}' is not in progress at revision {revision}")
+        return response
+
+    def _write(self, old: Response, new: Response) -> Response:
+        old_slot, new_slot = slot_of(old), slot_of(new)
+        if new_slot is not None and self._slots.get(new_slot, new.id) != new.id:
+            raise DuplicateResponse(f"the respondent already completed survey '{new.survey_id}'")
+        if old_slot is not None:
+            del self._slots[old_slot]
+        if new_slot is not None:
+            self._slots[new_slot] = new.id
+        self._responses[new.id] = new
+        return new
+
+    async def record(
+        self, response_id: str, revision: int, question_id: str, answer: Answer | None
+    ) -> Response:
+        self._check()
+        old = self._current(response_id, revision)
+        answers = dict(old.answers)
+        if answer is None:
+            answers.pop(question_id, None)
+        else:
+            answers[question_id] = _answer(answer)
+        return self._write(
+            old,
+            dataclasses.replace(
+                old,
+                answers=answers,
+                path=(*old.path, question_id),
+                updated_at=utc_ms(datetime.now(UTC)),
+                revision=revision + 1,
+            ),
+        )
+
+    async def rewind(
+        self, response_id: str, revision: int, path: tuple[str, ...], clear_answers: bool = False
+    ) -> Response:
+        self._check()
+        old = self._current(response_id, revision)
+        return self._write(
+            old,
+            dataclasses.replace(
+                old,
+                answers={} if clear_answers else old.answers,
+                path=tuple(path),
+                updated_at=utc_ms(datetime.now(UTC)),
+                revision=revision + 1,
+            ),
+        )
+
+    async def complete(
+        self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
+    ) -> Response:
+        self._check()
+        old = self._current(response_id, revision)
+        return self._write(
+            old,
+            dataclasses.replace(
+                old,
+                status=Status.COMPLETED,
+                answers={qid: _answer(a) for qid, a in answers.items()},
+                completed_at=utc_ms(completed_at),
+                updated_at=utc_ms(completed_at),
+                revision=revision + 1,
+            ),
+        )
+
+    async def count(self, survey_id: str) -> dict[Status, int]:
+        self._check()
+        counts = dict.fromkeys(Status, 0)
+        for r in self._responses.values():
+            if r.survey_id == survey_id:
+                counts[r.status] += 1
+        return counts
+
+    async def list(
+        self, survey_id: str, status: Status | None = None, since: datetime | None = None
+    ) -> builtins.list[Response]:
+        self._check()
+        return sorted(
+            (
+                r
+                for r in self._responses.values()
+                if r.survey_id == survey_id
+                and (status is None or r.status is status)
+                and (since is None or r.started_at >= utc_ms(since))
+            ),
+            key=lambda r: (r.started_at, r.id),
+        )
+
+
+class InMemorySessionStore(_Switch):
+    """Sessions, seen update ids and respondent locks, with the Redis store's time-to-lives."""
+
+    def __init__(self, lock_ttl_ms: int = 10_000, wait_s: float = 5.0, dedupe_ttl_s: int = 2 * 86400) -> None:
+        self.lock_ttl_ms = lock_ttl_ms
+        self.wait_s = wait_s
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self._sessions: dict[ConversationKey, tuple[Session, float]] = {}
+        self._locks: dict[ConversationKey, tuple[str, float]] = {}
+        self._seen: dict[tuple[str, str], float] = {}
+        self._released: dict[ConversationKey, asyncio.Event] = {}
+        self._next_purge = 0.0
+
+    def _purge(self, now: float) -> None:
+        """Drop what expired: each table at most once a second, so that a busy store stays cheap."""
+        if now < self._next_purge:
+            return
+        self._next_purge = now + 1.0
+        for table in (self._sessions, self._locks):
+            for key in [k for k, (_, expires) in table.items() if expires <= now]:
+                del table[key]
+        for seen in [s for s, expires in self._seen.items() if expires <= now]:
+            del self._seen[seen]
+
+    async def begin(self, key: ConversationKey, update_id: str | None) -> Turn:
+        self._check()
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            now = time.monotonic()
+            self._purge(now)
+            if update_id is not None and self._seen.get((key.platform, update_id), now) > now:
+                return Turn(token="", duplicate=True)
+            held = self._locks.get(key)
+            if held is None or held[1] <= now:
+                token = secrets.token_hex(8)
+                self._locks[key] = (token, now + self.lock_ttl_ms / 1000)
+                if update_id is not None:
+                    self._seen[key.platform, update_id] = now + self.dedupe_ttl_s
+                stored = self._sessions.get(key)
+                session = stored[0] if stored is not None and stored[1] > now else None
+                return Turn(token=token, session=session)
+            if now >= deadline:
+                raise RespondentBusy(f"respondent {key} stayed busy for {self.wait_s} s")
+            released = self._released.setdefault(key, asyncio.Event())
+            try:
+                async with asyncio.timeout(min(deadline, held[1]) - now):
+                    await released.wait()
+            except TimeoutError:
+                pass
+
+    def _release(self, key: ConversationKey, turn: Turn) -> bool:
+        held = self._locks.get(key)
+        if held is None or held[0] != turn.token or held[1] <= time.monotonic():
+            return False
+        del self._locks[key]
+        released = self._released.pop(key, None)
+        if released is not None:
+            released.set()
+        return True
+
+    async def commit(self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int) -> None:
+        self._check()
+        if ttl <= 0:
+            raise ValueError(f"a session's time-to-live must be positive, not {ttl}")
+        if turn.duplicate or not self._release(key, turn):
+            return  # our lock expired: whoever holds it now owns the session
+        if session is None:
+            self._sessions.pop(key, None)
+        else:
+            self._sessions[key] = (session, time.monotonic() + ttl)
+
+    async def abort(self, key: ConversationKey, turn: Turn, update_id: str | None) -> None:
+        self._check()
+        if turn.duplicate:
+            return
+        self._release(key, turn)
+        if update_id is not None:
+            self._seen.pop((key.platform, update_id), None)

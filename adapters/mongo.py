@@ -1,0 +1,442 @@
+"""MongoDB stores through mongoengine: the documents declare the schema and the indexes, the stores run
+each query with the collection of their connection alias, in a worker thread.
+
+The ``slot`` of a response (unique, sparse) is what keeps one response in progress per survey and
+respondent, and one completed one when ``one_per_user``: ``{survey}|{respondent}|open`` while in progress,
+``{survey}|{respondent}|done`` once completed, absent for a completed response that need not be alone.
+Every write to a response is one conditional ``findAndModify`` on its id, status and revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+import mongoengine
+from bson import ObjectId
+from mongoengine import fields
+from mongoengine.connection import ConnectionFailure as MongoEngineConnectionFailure
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from bot.errors import (
+    DuplicateResponse,
+    NotFound,
+    StaleResponse,
+    StorageUnavailable,
+    SurveyNotFound,
+    VersionConflict,
+)
+from bot.loader import load_text
+from bot.responses import Answer, AnswerValue, Respondent, Response, Status
+from bot.survey import Survey
+
+Document = dict[str, Any]
+T = TypeVar("T")
+
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class SurveyDocument(mongoengine.Document):  # type: ignore[misc]
+    survey_id = fields.StringField(required=True)
+    version = fields.IntField(required=True, min_value=1)
+    title = fields.StringField(required=True)
+    source = fields.StringField(required=True)
+    file = fields.StringField(required=True)
+    content_hash = fields.StringField(required=True)
+    archived = fields.BooleanField(required=True, default=False)
+    created_at = fields.DateTimeField(required=True)
+
+    meta: ClassVar[dict[str, Any]] = {
+        "collection": "surveys",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["survey_id", "-version"], "unique": True}],
+    }
+
+
+class RespondentDocument(mongoengine.EmbeddedDocument):  # type: ignore[misc]
+    platform = fields.StringField(required=True)
+    key = fields.StringField(required=True)
+    user_id = fields.StringField()
+    name = fields.StringField()
+
+
+class AnswerDocument(mongoengine.EmbeddedDocument):  # type: ignore[misc]
+    value = fields.DynamicField(null=True)
+    at = fields.DateTimeField(required=True)
+
+
+class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
+    id = fields.StringField(primary_key=True)
+    survey_id = fields.StringField(required=True)
+    version = fields.IntField(required=True)
+    respondent = fields.EmbeddedDocumentField(RespondentDocument, required=True)
+    status = fields.EnumField(Status, required=True)
+    answers = fields.MapField(fields.EmbeddedDocumentField(AnswerDocument))
+    path = fields.ListField(fields.StringField())
+    started_at = fields.DateTimeField(required=True)
+    updated_at = fields.DateTimeField(required=True)
+    completed_at = fields.DateTimeField()
+    one_per_user = fields.BooleanField(required=True, default=True)
+    revision = fields.IntField(required=True, default=0)
+    slot = fields.StringField()
+
+    meta: ClassVar[dict[str, Any]] = {
+        "collection": "responses",
+        "auto_create_index": False,
+        "indexes": [
+            {"fields": ["slot"], "unique": True, "sparse": True},
+            {"fields": ["respondent.key", "status", "-updated_at"]},
+            {"fields": ["survey_id", "status", "started_at"]},
+        ],
+    }
+
+
+def connect_mongo(uri: str, alias: str = "default", timeout_ms: int = 3000) -> None:
+    """Register the connection ``alias`` to ``uri`` (whose path names the database)."""
+    mongoengine.connect(
+        host=uri,
+        alias=alias,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+        tz_aware=False,
+        uuidRepresentation="standard",
+    )
+
+
+def disconnect_mongo(alias: str = "default") -> None:
+    mongoengine.disconnect(alias)
+
+
+def _utc(moment: datetime) -> datetime:
+    """MongoDB keeps UTC at millisecond precision, and gives naive datetimes back."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _slot(response: Response) -> str | None:
+    base = f"{response.survey_id}|{response.respondent.key}"
+    if response.status is Status.IN_PROGRESS:
+        return f"{base}|open"
+    return f"{base}|done" if response.one_per_user else None
+
+
+def _field_name(question_id: str) -> str:
+    if not _FIELD_NAME.fullmatch(question_id):
+        raise ValueError(f"'{question_id}' cannot be stored as a field name")
+    return question_id
+
+
+def _answer_doc(answer: Answer) -> Document:
+    value = list(answer.value) if isinstance(answer.value, list) else answer.value
+    return {"value": value, "at": answer.at}
+
+
+def _value(raw: Any) -> AnswerValue:
+    if isinstance(raw, bool | str | float) or raw is None:
+        return raw
+    if isinstance(raw, int):
+        return int(raw)  # BSON int64 decodes to bson.Int64
+    return [str(item) for item in raw]
+
+
+def _response(raw: Document) -> Response:
+    who = raw["respondent"]
+    completed_at = raw.get("completed_at")
+    return Response(
+        id=raw["_id"],
+        survey_id=raw["survey_id"],
+        version=int(raw["version"]),
+        respondent=Respondent(who["platform"], who["key"], who.get("user_id"), who.get("name")),
+        started_at=_utc(raw["started_at"]),
+        updated_at=_utc(raw["updated_at"]),
+        status=Status(raw["status"]),
+        answers={
+            qid: Answer(_value(answer.get("value")), _utc(answer["at"]))
+            for qid, answer in raw.get("answers", {}).items()
+        },
+        path=tuple(raw.get("path", ())),
+        completed_at=_utc(completed_at) if completed_at is not None else None,
+        one_per_user=bool(raw.get("one_per_user", True)),
+        revision=int(raw.get("revision", 0)),
+    )
+
+
+def _ensure_indexes(document: type[mongoengine.Document], collection: Collection[Document]) -> None:
+    """What ``Document.ensure_indexes`` does, on the collection of our alias rather than the class's."""
+    for spec in document._meta["index_specs"]:
+        options = dict(spec)
+        collection.create_index(options.pop("fields"), **options)
+
+
+class _MongoStore:
+    _document: type[mongoengine.Document]
+
+    def __init__(self, alias: str = "default") -> None:
+        self.alias = alias
+
+    def _collection(self) -> Collection[Document]:
+        collection: Collection[Document] = mongoengine.get_db(self.alias)[
+            self._document._get_collection_name()
+        ]
+        return collection
+
+    async def _run(self, call: Callable[[Collection[Document]], T]) -> T:
+        """Run ``call`` with our collection in a worker thread, driver errors turned into ours."""
+
+        def work() -> T:
+            return call(self._collection())
+
+        try:
+            return await asyncio.to_thread(work)
+        except DuplicateKeyError as error:
+            keys = set((error.details or {}).get("keyPattern") or {})
+            if "slot" in keys or "_id" in keys:
+                raise DuplicateResponse(str(error)) from error
+            if "version" in keys:
+                raise VersionConflict(str(error)) from error
+            raise StorageUnavailable(str(error)) from error
+        except (PyMongoError, MongoEngineConnectionFailure) as error:
+            raise StorageUnavailable(f"MongoDB ({self.alias}): {error}") from error
+
+    async def ensure_indexes(self) -> None:
+        await self._run(lambda c: _ensure_indexes(self._document, c))
+
+
+class MongoSurveyStore(_MongoStore):
+    _document = SurveyDocument
+
+    def __init__(self, alias: str = "default") -> None:
+        super().__init__(alias)
+        self._parsed: dict[tuple[str, int], Survey] = {}
+        self._parsed_ids: set[str] = set()
+
+    def _survey(self, raw: Document) -> Survey:
+        """The stored survey, parsed once per id and version (stored versions never change)."""
+        key = (raw["survey_id"], int(raw["version"]))
+        survey = self._parsed.get(key)
+        if survey is None:
+            survey = dataclasses.replace(load_text(raw["source"], raw["file"]), version=key[1])
+            self._parsed[key] = survey
+            self._parsed_ids.add(key[0])
+        return survey
+
+    async def add(self, survey: Survey) -> None:
+        if survey.version is None:
+            raise ValueError(f"survey '{survey.id}' has no version to store it under")
+
+        def insert(surveys: Collection[Document]) -> None:
+            newest = surveys.find_one(
+                {"survey_id": survey.id}, {"archived": 1}, sort=[("version", DESCENDING)]
+            )
+            document = SurveyDocument(
+                survey_id=survey.id,
+                version=survey.version,
+                title=survey.title,
+                source=survey.source,
+                file=survey.file,
+                content_hash=survey.content_hash,
+                archived=bool(newest and newest.get("archived")),
+                created_at=datetime.now(UTC),
+            )
+            document.validate()
+            surveys.insert_one(document.to_mongo().to_dict())
+
+        await self._run(insert)
+        self._parsed[survey.id, survey.version] = survey
+        self._parsed_ids.add(survey.id)
+
+    async def get(self, survey_id: str, version: int | None = None) -> Survey:
+        if version is not None and (survey_id, version) in self._parsed:
+            return self._parsed[survey_id, version]
+        query: Document = {"survey_id": survey_id}
+        if version is not None:
+            query["version"] = version
+        # When some version of the survey is parsed already, the newest is likely one of them.
+        known = version is None and survey_id in self._parsed_ids
+        projection = {"_id": 0, "survey_id": 1, "version": 1} if known else {"_id": 0}
+
+        def fetch(surveys: Collection[Document]) -> Survey | None:
+            raw = surveys.find_one(query, projection, sort=[("version", DESCENDING)])
+            if raw is None:
+                return None
+            if (raw["survey_id"], raw["version"]) not in self._parsed and "source" not in raw:
+                raw = surveys.find_one({"survey_id": survey_id, "version": raw["version"]})
+                if raw is None:
+                    return None
+            return self._survey(raw)
+
+        survey = await self._run(fetch)
+        if survey is None:
+            raise SurveyNotFound(survey_id, version)
+        return survey
+
+    async def list_newest(self, include_archived: bool = False) -> list[Survey]:
+        pipeline: list[Document] = [
+            {"$sort": {"survey_id": ASCENDING, "version": DESCENDING}},
+            {
+                "$group": {
+                    "_id": "$survey_id",
+                    "version": {"$first": "$version"},
+                    "archived": {"$first": "$archived"},
+                }
+            },
+            {"$sort": {"_id": ASCENDING}},
+        ]
+        if not include_archived:
+            pipeline.append({"$match": {"archived": False}})
+
+        def fetch(surveys: Collection[Document]) -> list[Survey]:
+            newest = [(row["_id"], int(row["version"])) for row in surveys.aggregate(pipeline)]
+            missing = [{"survey_id": sid, "version": v} for sid, v in newest if (sid, v) not in self._parsed]
+            if missing:
+                for raw in surveys.find({"$or": missing}):
+                    self._survey(raw)
+            return [self._parsed[key] for key in newest if key in self._parsed]
+
+        return await self._run(fetch)
+
+    async def set_archived(self, survey_id: str, archived: bool) -> None:
+        result = await self._run(
+            lambda surveys: surveys.update_many({"survey_id": survey_id}, {"$set": {"archived": archived}})
+        )
+        if result.matched_count == 0:
+            raise SurveyNotFound(survey_id)
+
+
+class MongoResponseStore(_MongoStore):
+    _document = ResponseDocument
+
+    async def create(self, response: Response) -> Response:
+        document = ResponseDocument(
+            id=response.id or str(ObjectId()),
+            survey_id=response.survey_id,
+            version=response.version,
+            respondent=RespondentDocument(**dataclasses.asdict(response.respondent)),
+            status=response.status,
+            answers={
+                _field_name(qid): AnswerDocument(**_answer_doc(a)) for qid, a in response.answers.items()
+            },
+            path=list(response.path),
+            started_at=response.started_at,
+            updated_at=response.updated_at,
+            completed_at=response.completed_at,
+            one_per_user=response.one_per_user,
+            revision=response.revision,
+            slot=_slot(response),
+        )
+        document.validate()
+        raw: Document = document.to_mongo().to_dict()
+
+        def insert(responses: Collection[Document]) -> None:
+            responses.insert_one(raw)
+
+        await self._run(insert)
+        return _response(raw)
+
+    async def get(self, response_id: str) -> Response:
+        raw = await self._run(lambda responses: responses.find_one({"_id": response_id}))
+        if raw is None:
+            raise NotFound(f"no response '{response_id}'")
+        return _response(raw)
+
+    async def find(self, survey_id: str, respondent_key: str) -> Response | None:
+        # "in_progress" sorts after "completed": descending puts the one in progress first.
+        raw = await self._run(
+            lambda responses: responses.find_one(
+                {"survey_id": survey_id, "respondent.key": respondent_key},
+                sort=[("status", DESCENDING), ("updated_at", DESCENDING)],
+            )
+        )
+        return _response(raw) if raw is not None else None
+
+    async def find_in_progress(self, respondent_key: str) -> Response | None:
+        raw = await self._run(
+            lambda responses: responses.find_one(
+                {"respondent.key": respondent_key, "status": Status.IN_PROGRESS.value},
+                sort=[("updated_at", DESCENDING)],
+            )
+        )
+        return _response(raw) if raw is not None else None
+
+    async def _update(self, response_id: str, revision: int, update: Document | list[Document]) -> Response:
+        raw = await self._run(
+            lambda responses: responses.find_one_and_update(
+                {"_id": response_id, "status": Status.IN_PROGRESS.value, "revision": revision},
+                update,
+                return_document=ReturnDocument.AFTER,
+            )
+        )
+        if raw is None:
+            raise StaleResponse(f"response '{response_id}' is not in progress at revision {revision}")
+        return _response(raw)
+
+    async def record(
+        self, response_id: str, revision: int, question_id: str, answer: Answer | None
+    ) -> Response:
+        field = f"answers.{_field_name(question_id)}"
+        update: Document = {
+            "$set": {"updated_at": datetime.now(UTC)},
+            "$push": {"path": question_id},
+            "$inc": {"revision": 1},
+        }
+        if answer is None:
+            update["$unset"] = {field: ""}
+        else:
+            update["$set"][field] = _answer_doc(answer)
+        return await self._update(response_id, revision, update)
+
+    async def rewind(
+        self, response_id: str, revision: int, path: tuple[str, ...], clear_answers: bool = False
+    ) -> Response:
+        changes: Document = {"path": list(path), "updated_at": datetime.now(UTC)}
+        if clear_answers:
+            changes["answers"] = {}
+        return await self._update(response_id, revision, {"$set": changes, "$inc": {"revision": 1}})
+
+    async def complete(
+        self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
+    ) -> Response:
+        # An update pipeline, so that the slot can follow the stored ``one_per_user`` in the same write.
+        done = {"$concat": ["$survey_id", "|", "$respondent.key", "|done"]}
+        stage = {
+            "status": {"$literal": Status.COMPLETED.value},
+            "answers": {"$literal": {_field_name(q): _answer_doc(a) for q, a in answers.items()}},
+            "completed_at": {"$literal": completed_at},
+            "updated_at": {"$literal": completed_at},
+            "revision": {"$add": ["$revision", 1]},
+            "slot": {"$cond": ["$one_per_user", done, "$$REMOVE"]},
+        }
+        return await self._update(response_id, revision, [{"$set": stage}])
+
+    async def count(self, survey_id: str) -> dict[Status, int]:
+        rows = await self._run(
+            lambda responses: list(
+                responses.aggregate(
+                    [{"$match": {"survey_id": survey_id}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+                )
+            )
+        )
+        counts = dict.fromkeys(Status, 0)
+        for row in rows:
+            counts[Status(row["_id"])] = int(row["n"])
+        return counts
+
+    async def list(
+        self, survey_id: str, status: Status | None = None, since: datetime | None = None
+    ) -> builtins.list[Response]:
+        query: Document = {"survey_id": survey_id}
+        if status is not None:
+            query["status"] = status.value
+        if since is not None:
+            query["started_at"] = {"$gte": since}
+        order = [("started_at", ASCENDING), ("_id", ASCENDING)]
+        raws = await self._run(lambda responses: list(responses.find(query).sort(order)))
+        return [_response(raw) for raw in raws]
