@@ -5,8 +5,8 @@ Nothing happens at import time: callers build what they need with :func:`open_ap
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.config import Config, respondent_secret
@@ -27,31 +27,36 @@ class App:
     sessions: SessionStore
     cache: SurveyCache
     engine: Engine
-    _redis: object
-    _mongo_alias: str
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
-        from adapters.mongo import disconnect_mongo
-
-        await self._redis.aclose()  # type: ignore[attr-defined]
-        disconnect_mongo(self._mongo_alias)
+        for close in reversed(self.closers):
+            await close()
 
 
 async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "default") -> App:
     """Connect to MongoDB and Redis as configured and build the engine on them."""
-    from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo
+    from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.redis_store import RedisSessionStore, redis_from_url
 
-    logging.getLogger("surveybot").debug("connecting to the stores")
+    async def close_mongo() -> None:
+        disconnect_mongo(alias)
+
     connect_mongo(config.mongodb.uri, alias=alias, timeout_ms=config.mongodb.timeout_ms)
     surveys = MongoSurveyStore(alias)
     responses = MongoResponseStore(alias)
-    await surveys.ensure_indexes()
-    await responses.ensure_indexes()
-    client = redis_from_url(config.redis.url)
     sessions = RedisSessionStore(
-        client, wait_s=config.redis.lock_wait_seconds, dedupe_ttl_s=config.redis.dedupe_ttl
+        redis_from_url(config.redis.url),
+        wait_s=config.redis.lock_wait_seconds,
+        dedupe_ttl_s=config.redis.dedupe_ttl,
     )
+    try:
+        await surveys.ensure_indexes()
+        await responses.ensure_indexes()
+    except BaseException:
+        await sessions.aclose()
+        await close_mongo()
+        raise
     cache = SurveyCache(surveys)
     engine = Engine(cache, responses, sessions, respondent_secret(config, state_dir))
-    return App(config, surveys, responses, sessions, cache, engine, client, alias)
+    return App(config, surveys, responses, sessions, cache, engine, [close_mongo, sessions.aclose])

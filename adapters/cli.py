@@ -16,6 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters.config import Config, load_config
+from adapters.services import EmbeddedServices, ServiceError
 from bot.errors import ConfigError, DefinitionError, StorageUnavailable, VersionConflict
 from bot.survey import Survey
 
@@ -187,9 +188,7 @@ def run() -> None:
     raise typer.Exit(2)
 
 
-def _services(config: Config) -> object:
-    from adapters.services import EmbeddedServices
-
+def _services(config: Config) -> EmbeddedServices:
     return EmbeddedServices(
         Path.cwd(), mongo_port=config.embedded.mongo_port, redis_port=config.embedded.redis_port
     )
@@ -203,20 +202,25 @@ def services_start() -> None:
         out.print("MONGODB_URI or REDIS_URL is set: using those, starting nothing.")
         return
     services = _services(config)
-    services.start()  # type: ignore[attr-defined]
-    out.print(services.status(), markup=False)  # type: ignore[attr-defined]
+    services.start()
+    _print_status(services)
 
 
 @services_cli.command("stop")
 def services_stop() -> None:
     """Stop the embedded services by their PIDs."""
-    _services(_config()).stop()  # type: ignore[attr-defined]
+    _services(_config()).stop()
 
 
 @services_cli.command("status")
 def services_status() -> None:
     """Say whether the embedded services run."""
-    out.print(_services(_config()).status(), markup=False)  # type: ignore[attr-defined]
+    _print_status(_services(_config()))
+
+
+def _print_status(services: EmbeddedServices) -> None:
+    for line in services.status():
+        out.print(str(line), markup=False)
 
 
 def main() -> None:
@@ -225,6 +229,9 @@ def main() -> None:
     except ConfigError as exc:
         err.print(f"surveybot: configuration error: {exc}", markup=False)
         sys.exit(2)
+    except ServiceError as exc:
+        err.print(f"surveybot: {exc}", markup=False)
+        sys.exit(3)
     except StorageUnavailable as exc:
         err.print(
             f"surveybot: cannot reach the stores ({exc}). Start them with `make services-up`, "
@@ -232,3 +239,7 @@ def main() -> None:
             markup=False,
         )
         sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

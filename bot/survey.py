@@ -30,8 +30,13 @@ CHOICE_TYPES = frozenset({QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE}
 """Types whose answers are picked from ``choices``."""
 
 BUTTON_TYPES = frozenset(
-    {QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE, QuestionType.RATING, QuestionType.NPS,
-     QuestionType.YES_NO}
+    {
+        QuestionType.SINGLE_CHOICE,
+        QuestionType.MULTI_CHOICE,
+        QuestionType.RATING,
+        QuestionType.NPS,
+        QuestionType.YES_NO,
+    }
 )
 """Types whose answers can be given by pressing a button."""
 
