@@ -1,0 +1,205 @@
+"""The engine on the real stores (SecantusDB + Redis): what only real servers can show."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from adapters.bootstrap import App, open_app
+from adapters.config import load_config
+from bot import texts
+from bot.catalog import publish
+from bot.loader import load_file, load_text
+from bot.messages import Incoming, Kind, Outgoing
+from tests.integration.tcp_proxy import TcpProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+ICE_CREAM = ROOT / "surveys" / "ice-cream.yaml"
+
+OpenApp = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_app(mongodb_test_uri: str, redis_url: str, tmp_path: Path) -> AsyncIterator[OpenApp]:
+    """Opens Apps as separate processes would: own connections and caches, the same stores."""
+    opened: list[App] = []
+
+    async def make(mongodb_uri: str = mongodb_test_uri, redis: str = redis_url) -> App:
+        environ = {"MONGODB_URI": mongodb_uri, "REDIS_URL": redis, "SURVEYBOT_SECRET": "integration"}
+        config = load_config(ROOT / "config.yaml", environ=environ)
+        app = await open_app(config, state_dir=tmp_path, alias=f"engine-{uuid.uuid4().hex[:8]}")
+        opened.append(app)
+        return app
+
+    yield make
+    for app in opened:
+        await app.aclose()
+
+
+@pytest.fixture
+async def app(make_app: OpenApp) -> App:
+    app = await make_app()
+    await publish(app.surveys, load_file(ICE_CREAM))
+    return app
+
+
+@pytest.fixture
+def user() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+def said(app: App, user: str, text: str, update_id: str | None = None) -> Awaitable[list[Outgoing]]:
+    msg = Incoming(
+        platform="it", user_id=user, user_name="John Doe", chat_id=user, text=text, update_id=update_id
+    )
+    return app.engine.handle(msg)
+
+
+def stored(db: Database[dict[str, Any]], **query: Any) -> list[dict[str, Any]]:
+    return list(db["responses"].find(query))
+
+
+def question_id(out: list[Outgoing]) -> str | None:
+    return next((m.question_id for m in out if m.kind is Kind.QUESTION), None)
+
+
+async def test_a_whole_survey_is_stored_in_mongodb(
+    app: App, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    await said(app, user, "/start ice-cream")
+    await said(app, user, "2")
+    out = await said(app, user, "No, thank you.")
+    assert out[-1].text == "Thank you for your time, John Doe! Your response has been recorded."
+    [doc] = stored(mongo_db, survey_id="ice-cream")
+    assert doc["status"] == "completed" and doc["version"] == 1
+    assert doc["respondent"]["name"] == "John Doe" and doc["respondent"]["user_id"] == user
+    assert {k: v["value"] for k, v in doc["answers"].items()} == {
+        "flavour": "chocolate",
+        "wants_feedback": False,
+    }
+    assert doc["path"] == ["flavour", "wants_feedback"]
+    assert doc["completed_at"] is not None
+
+
+async def test_resume_after_the_redis_session_is_deleted(
+    app: App, user: str, redis_client: redis.Redis, mongo_db: Database[dict[str, Any]]
+) -> None:
+    await said(app, user, "/start ice-cream")
+    await said(app, user, "strawberry")
+    assert redis_client.delete(f"sb:s:it:{user}") == 1
+    out = await said(app, user, "yes")
+    assert question_id(out) == "why"
+    assert "Strawberry" in next(m.text for m in out if m.kind is Kind.QUESTION)
+    [doc] = stored(mongo_db)
+    assert doc["path"] == ["flavour", "wants_feedback"]
+
+
+async def test_respondent_finishes_on_the_version_they_started(
+    app: App, make_app: OpenApp, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    await said(app, user, "/start ice-cream")
+    v2 = load_text(
+        ICE_CREAM.read_text(encoding="utf-8")
+        .replace("Vanilla", "Pistachio")
+        .replace("version: 1", "version: 2"),
+        "v2.yaml",
+    )
+    other_process = await make_app()
+    assert (await publish(other_process.surveys, v2)).survey.version == 2
+    out = await said(app, user, "1")
+    assert "Vanilla" in next(m.text for m in out if m.kind is Kind.QUESTION)
+    await said(app, user, "no")
+    newcomer = f"{user}-new"
+    out = await said(other_process, newcomer, "/start ice-cream")
+    assert next(m for m in out if m.kind is Kind.QUESTION).choices[0].label == "Pistachio"
+    assert {d["respondent"]["user_id"]: d["version"] for d in stored(mongo_db)} == {user: 1, newcomer: 2}
+
+
+async def test_the_same_update_twice_is_answered_once(
+    app: App, make_app: OpenApp, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    await said(app, user, "/start ice-cream")
+    assert await said(app, user, "2", update_id="upd-1")
+    other_process = await make_app()
+    assert await said(other_process, user, "2", update_id="upd-1") == []
+    [doc] = stored(mongo_db)
+    assert doc["path"] == ["flavour"] and doc["revision"] == 1
+
+
+async def test_two_processes_handling_one_respondent_at_once_are_serialised(
+    app: App, make_app: OpenApp, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    other_process = await make_app()
+    await said(app, user, "/start ice-cream")
+    first, second = await asyncio.gather(
+        said(app, user, "2", update_id="a"), said(other_process, user, "chocolate", update_id="b")
+    )
+    [doc] = stored(mongo_db)
+    assert doc["path"] == ["flavour"]
+    assert doc["answers"]["flavour"]["value"] == "chocolate"
+    # Whichever came second was taken as the answer to the yes/no question, and refused there.
+    assert sorted([first[0].kind, second[0].kind]) == sorted([Kind.INFO, Kind.ERROR])
+
+
+async def test_mongodb_outage_says_try_again_and_half_writes_nothing(
+    make_app: OpenApp,
+    mongodb_test_uri: str,
+    user: str,
+    redis_client: redis.Redis,
+    mongo_db: Database[dict[str, Any]],
+) -> None:
+    target = urlsplit(mongodb_test_uri)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 27017)
+    app = await make_app(mongodb_uri=f"mongodb://127.0.0.1:{proxy.port}{target.path}?directConnection=true")
+    await publish(app.surveys, load_file(ICE_CREAM))
+    await said(app, user, "/start ice-cream")
+    session_before = redis_client.get(f"sb:s:it:{user}")
+    proxy.cut()
+    out = await said(app, user, "2", update_id="retry-me")
+    assert [m.text for m in out] == [texts.UNAVAILABLE]
+    assert redis_client.get(f"sb:s:it:{user}") == session_before
+    assert redis_client.exists(f"sb:l:it:{user}") == 0, "the lock was released"
+    [doc] = stored(mongo_db)
+    assert doc["path"] == []
+    recovered = await make_app()  # MongoDB is back (another process, or this one reconnected)
+    out = await said(recovered, user, "2", update_id="retry-me")  # the platform's redelivery
+    assert question_id(out) == "wants_feedback"
+
+
+async def test_redis_outage_says_try_again_and_writes_nothing(
+    app: App, make_app: OpenApp, redis_url: str, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    target = urlsplit(redis_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    through_proxy = await make_app(redis=f"redis://127.0.0.1:{proxy.port}{target.path}")
+    await said(through_proxy, user, "/start ice-cream")
+    proxy.cut()
+    out = await said(through_proxy, user, "2")
+    assert [m.text for m in out] == [texts.UNAVAILABLE]
+    [doc] = stored(mongo_db)
+    assert doc["path"] == []
+    out = await said(app, user, "2")
+    assert question_id(out) == "wants_feedback"
+
+
+async def test_one_response_per_user_is_held_by_the_unique_index(
+    app: App, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    await said(app, user, "/start ice-cream")
+    await said(app, user, "1")
+    await said(app, user, "no")
+    [done] = stored(mongo_db)
+    copy = {**done, "_id": "another", "slot": done["slot"]}
+    with pytest.raises(DuplicateKeyError):
+        mongo_db["responses"].insert_one(copy)
+    out = await said(app, user, "/start ice-cream")
+    assert [m.text for m in out] == [texts.ALREADY_COMPLETED.format(title="Ice cream preferences")]
