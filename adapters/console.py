@@ -14,7 +14,7 @@ from typing import TextIO
 
 from bot.engine import Engine
 from bot.messages import Incoming, Kind, Outgoing
-from bot.survey import CHOICE_TYPES
+from bot.survey import CHOICE_TYPES, QuestionType
 
 PLATFORM = "console"
 
@@ -30,13 +30,13 @@ def render(message: Outgoing) -> str | None:
     lines = [message.text]
     if message.question_type in CHOICE_TYPES:
         lines += [f"  {i}. {button.label}" for i, button in enumerate(message.choices, 1)]
-    elif message.choices and any(not b.label.isdigit() for b in message.choices):
-        lines += [f"  {button.label}" for button in message.choices]
+    elif message.question_type is QuestionType.RATING and any(not b.label.isdigit() for b in message.choices):
+        lines += [f"  {button.label}" for button in message.choices]  # the scale's labels
     if message.hint:
         lines.append(message.hint)
     commands = [b.value for b in message.actions if b.value.startswith("/") and message.kind is Kind.QUESTION]
     if commands:
-        lines.append("(" + ", ".join(commands) + ")")
+        lines.append("(also: " + " ".join(commands) + ")")
     return "\n".join(lines)
 
 

@@ -1,0 +1,40 @@
+"""Rendering of the engine's messages on a terminal."""
+
+from __future__ import annotations
+
+from adapters.console import render
+from bot.messages import Button, Kind, Outgoing
+from bot.survey import QuestionType
+
+
+def question(qtype: QuestionType, labels: list[str], actions: tuple[Button, ...] = ()) -> Outgoing:
+    return Outgoing(
+        chat_id="c",
+        text="Q?",
+        kind=Kind.QUESTION,
+        choices=tuple(Button(label, f"a:t:q:{i}") for i, label in enumerate(labels)),
+        actions=actions,
+        question_type=qtype,
+        hint="Hint.",
+    )
+
+
+def test_choices_are_a_numbered_list_with_the_hint_and_commands() -> None:
+    out = question(
+        QuestionType.SINGLE_CHOICE, ["Red", "Blue"], (Button("Back", "/back"), Button("Skip", "/skip"))
+    )
+    assert render(out) == "Q?\n  1. Red\n  2. Blue\nHint.\n(also: /back /skip)"
+
+
+def test_rating_labels_are_shown_but_plain_scales_and_yes_no_are_not() -> None:
+    assert (
+        render(question(QuestionType.RATING, ["1 Bad", "2", "3 Good"])) == "Q?\n  1 Bad\n  2\n  3 Good\nHint."
+    )
+    assert render(question(QuestionType.NPS, [str(n) for n in range(11)])) == "Q?\nHint."
+    assert render(question(QuestionType.YES_NO, ["Yes", "No"])) == "Q?\nHint."
+
+
+def test_edits_are_not_printed_and_done_buttons_are_not_commands() -> None:
+    assert render(Outgoing(chat_id="c", text="Q?\n✓ Red", kind=Kind.ANSWERED, edit_of="1")) is None
+    multi = question(QuestionType.MULTI_CHOICE, ["A", "B"], (Button("Done", "d:t:q"),))
+    assert render(multi) == "Q?\n  1. A\n  2. B\nHint."
