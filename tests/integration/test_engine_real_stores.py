@@ -203,3 +203,13 @@ async def test_one_response_per_user_is_held_by_the_unique_index(
         mongo_db["responses"].insert_one(copy)
     out = await said(app, user, "/start ice-cream")
     assert [m.text for m in out] == [texts.ALREADY_COMPLETED.format(title="Ice cream preferences")]
+
+
+async def test_the_session_lives_as_long_as_the_survey_says(
+    app: App, user: str, redis_client: redis.Redis
+) -> None:
+    await publish(app.surveys, load_file(ROOT / "surveys" / "customer-feedback.yaml"))
+    await said(app, user, "/start ice-cream")
+    assert 86_000 < redis_client.ttl(f"sb:s:it:{user}") <= 86_400  # default session_ttl: 24h
+    await said(app, user, "/start customer-feedback")
+    assert 7_000 < redis_client.ttl(f"sb:s:it:{user}") <= 7_200  # session_ttl: 2h
