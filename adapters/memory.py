@@ -26,27 +26,13 @@ from bot.errors import (
     VersionConflict,
 )
 from bot.messages import ConversationKey
-from bot.responses import Answer, Response, Session, Status, Turn
+from bot.responses import Answer, Response, Session, Status, Turn, response_slot, stored_time
 from bot.survey import Survey
-
-
-def utc_ms(moment: datetime) -> datetime:
-    """``moment`` as MongoDB gives it back: UTC (naive means UTC), whole milliseconds."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def slot_of(response: Response) -> str | None:
-    """The unique slot a response holds: one open per survey and respondent, one done if one per user."""
-    base = f"{response.survey_id}|{response.respondent.key}"
-    if response.status is Status.IN_PROGRESS:
-        return f"{base}|open"
-    return f"{base}|done" if response.one_per_user else None
 
 
 def _answer(answer: Answer) -> Answer:
     value = list(answer.value) if isinstance(answer.value, list) else answer.value
-    return Answer(value, utc_ms(answer.at))
+    return Answer(value, stored_time(answer.at))
 
 
 class _Switch:
@@ -106,12 +92,12 @@ class InMemoryResponseStore(_Switch):
         stored = dataclasses.replace(
             response,
             id=response.id or secrets.token_hex(12),
-            started_at=utc_ms(response.started_at),
-            updated_at=utc_ms(response.updated_at),
-            completed_at=response.completed_at and utc_ms(response.completed_at),
+            started_at=stored_time(response.started_at),
+            updated_at=stored_time(response.updated_at),
+            completed_at=response.completed_at and stored_time(response.completed_at),
             answers={qid: _answer(a) for qid, a in response.answers.items()},
         )
-        slot = slot_of(stored)
+        slot = response_slot(stored)
         if stored.id in self._responses or (slot is not None and slot in self._slots):
             raise DuplicateResponse(f"survey '{stored.survey_id}' already has a response of this respondent")
         self._responses[stored.id] = stored
@@ -151,7 +137,7 @@ class InMemoryResponseStore(_Switch):
         return response
 
     def _write(self, old: Response, new: Response) -> Response:
-        old_slot, new_slot = slot_of(old), slot_of(new)
+        old_slot, new_slot = response_slot(old), response_slot(new)
         if new_slot is not None and self._slots.get(new_slot, new.id) != new.id:
             raise DuplicateResponse(f"the respondent already completed survey '{new.survey_id}'")
         if old_slot is not None:
@@ -177,7 +163,7 @@ class InMemoryResponseStore(_Switch):
                 old,
                 answers=answers,
                 path=(*old.path, question_id),
-                updated_at=utc_ms(datetime.now(UTC)),
+                updated_at=stored_time(datetime.now(UTC)),
                 revision=revision + 1,
             ),
         )
@@ -193,7 +179,7 @@ class InMemoryResponseStore(_Switch):
                 old,
                 answers={} if clear_answers else old.answers,
                 path=tuple(path),
-                updated_at=utc_ms(datetime.now(UTC)),
+                updated_at=stored_time(datetime.now(UTC)),
                 revision=revision + 1,
             ),
         )
@@ -209,8 +195,8 @@ class InMemoryResponseStore(_Switch):
                 old,
                 status=Status.COMPLETED,
                 answers={qid: _answer(a) for qid, a in answers.items()},
-                completed_at=utc_ms(completed_at),
-                updated_at=utc_ms(completed_at),
+                completed_at=stored_time(completed_at),
+                updated_at=stored_time(completed_at),
                 revision=revision + 1,
             ),
         )
@@ -233,7 +219,7 @@ class InMemoryResponseStore(_Switch):
                 for r in self._responses.values()
                 if r.survey_id == survey_id
                 and (status is None or r.status is status)
-                and (since is None or r.started_at >= utc_ms(since))
+                and (since is None or r.started_at >= stored_time(since))
             ),
             key=lambda r: (r.started_at, r.id),
         )

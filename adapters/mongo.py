@@ -34,7 +34,7 @@ from bot.errors import (
     VersionConflict,
 )
 from bot.loader import load_text
-from bot.responses import Answer, AnswerValue, Respondent, Response, Status
+from bot.responses import Answer, AnswerValue, Respondent, Response, Status, response_slot, stored_time
 from bot.survey import Survey
 
 Document = dict[str, Any]
@@ -115,19 +115,6 @@ def disconnect_mongo(alias: str = "default") -> None:
     mongoengine.disconnect(alias)
 
 
-def _utc(moment: datetime) -> datetime:
-    """MongoDB keeps UTC at millisecond precision, and gives naive datetimes back."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _slot(response: Response) -> str | None:
-    base = f"{response.survey_id}|{response.respondent.key}"
-    if response.status is Status.IN_PROGRESS:
-        return f"{base}|open"
-    return f"{base}|done" if response.one_per_user else None
-
-
 def _field_name(question_id: str) -> str:
     if not _FIELD_NAME.fullmatch(question_id):
         raise ValueError(f"'{question_id}' cannot be stored as a field name")
@@ -155,15 +142,15 @@ def _response(raw: Document) -> Response:
         survey_id=raw["survey_id"],
         version=int(raw["version"]),
         respondent=Respondent(who["platform"], who["key"], who.get("user_id"), who.get("name")),
-        started_at=_utc(raw["started_at"]),
-        updated_at=_utc(raw["updated_at"]),
+        started_at=stored_time(raw["started_at"]),
+        updated_at=stored_time(raw["updated_at"]),
         status=Status(raw["status"]),
         answers={
-            qid: Answer(_value(answer.get("value")), _utc(answer["at"]))
+            qid: Answer(_value(answer.get("value")), stored_time(answer["at"]))
             for qid, answer in raw.get("answers", {}).items()
         },
         path=tuple(raw.get("path", ())),
-        completed_at=_utc(completed_at) if completed_at is not None else None,
+        completed_at=stored_time(completed_at) if completed_at is not None else None,
         one_per_user=bool(raw.get("one_per_user", True)),
         revision=int(raw.get("revision", 0)),
     )
@@ -330,7 +317,7 @@ class MongoResponseStore(_MongoStore):
             completed_at=response.completed_at,
             one_per_user=response.one_per_user,
             revision=response.revision,
-            slot=_slot(response),
+            slot=response_slot(response),
         )
         document.validate()
         raw: Document = document.to_mongo().to_dict()

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -96,3 +96,18 @@ class Turn:
     session: Session | None = None
     duplicate: bool = False
     """The same platform update was handled before: do nothing."""
+
+
+def stored_time(moment: datetime) -> datetime:
+    """``moment`` as the stores keep it: UTC (naive means UTC), whole milliseconds, as MongoDB does."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def response_slot(response: Response) -> str | None:
+    """The unique slot a response holds: one open per survey and respondent, and one completed when the
+    survey allows one response per user. Stores enforce it with a unique index."""
+    base = f"{response.survey_id}|{response.respondent.key}"
+    if response.status is Status.IN_PROGRESS:
+        return f"{base}|open"
+    return f"{base}|done" if response.one_per_user else None
