@@ -19,9 +19,8 @@ SECANTUS_STAMP := $(SECANTUS_VENV)/.installed-SecantusDB-$(SECANTUS_VERSION)
 # apt needs root; use sudo only when we are not root already.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-# Hook for later installs (for example the web chat's npm packages): add targets here, e.g.
-# `INSTALL_HOOKS += npm-deps`, and `make install` runs them after the Python installs.
-INSTALL_HOOKS ?=
+# What only the tests need: the Telegram Bot API emulator (npm) and Debian's Chromium for the browser test.
+TEST_INSTALLS ?= chromium npm-deps
 
 TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e)
 PYTEST_ARGS ?= -q
@@ -30,12 +29,12 @@ SURVEY ?= ice-cream
 CHAT_USER ?= $(or $(USER),$(shell id -un))
 CHAT_NAME ?= $(CHAT_USER)
 
-.PHONY: help install redis-server run test pytest lint services-up services-down services-status \
+.PHONY: help install install-test redis-server chromium run test pytest lint services-up services-down services-status \
         bench clean clean-data npm-deps
 
 help:
 	@echo "make install         create .venv and .venv-secantus, install redis-server (idempotent)"
-	@echo "make run             start the embedded services, load surveys/, chat '$(SURVEY)' in the terminal"
+	@echo "make run             start the embedded services, load surveys/, serve the web chat, chat '$(SURVEY)' in the terminal"
 	@echo "make test            lint + unit, integration and e2e tests (what CI runs)"
 	@echo "make lint            ruff check, ruff format --check, mypy"
 	@echo "make services-up     start the embedded SecantusDB and Redis (data under var/)"
@@ -46,13 +45,23 @@ help:
 
 # --- install ------------------------------------------------------------------------------------------
 
-install: redis-server $(DEV_STAMP) $(SECANTUS_STAMP) $(INSTALL_HOOKS)
+install: redis-server $(DEV_STAMP) $(SECANTUS_STAMP)
+
+install-test: install $(TEST_INSTALLS)
 
 redis-server:
 	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
 		echo "Installing redis-server with apt-get"; \
 		$(SUDO) apt-get update; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; \
+	fi
+
+# The browser tests drive Debian's Chromium: Playwright's own browser downloads are not used.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing chromium with apt-get"; \
+		$(SUDO) apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	fi
 
 $(DEV_STAMP): pyproject.toml
@@ -66,7 +75,7 @@ $(SECANTUS_STAMP):
 	@rm -f $(SECANTUS_VENV)/.installed-SecantusDB-*
 	@touch $@
 
-# Not run unless listed in INSTALL_HOOKS; reinstalls when package.json or its lock file changes.
+# Reinstalls when package.json or its lock file changes.
 npm-deps: node_modules/.installed
 node_modules/.installed: package.json $(wildcard package-lock.json)
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
@@ -82,6 +91,20 @@ run: install
 		$(SURVEYBOT) services start; \
 	fi
 	$(SURVEYBOT) load surveys/
+	@# The web server runs in the background while the console chat has the terminal; it is stopped
+	@# (SIGTERM, by PID) when the chat ends. Its log: var/log/surveybot-run.log.
+	@mkdir -p var/log; \
+	$(SURVEYBOT) run >var/log/surveybot-run.log 2>&1 </dev/null & server=$$!; \
+	trap 'kill -TERM $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
+	for _ in $$(seq 150); do \
+		if grep -q "web server listening on" var/log/surveybot-run.log; then break; fi; \
+		if ! kill -0 $$server 2>/dev/null; then \
+			echo "The web server did not start:"; tail -n 5 var/log/surveybot-run.log; break; \
+		fi; \
+		sleep 0.1; \
+	done; \
+	url=$$(grep -o 'listening on http://[^ "]*' var/log/surveybot-run.log | head -n 1 || true); \
+	if [ -n "$$url" ]; then echo "Web chat: $${url#listening on }  (log: var/log/surveybot-run.log)"; fi; \
 	$(SURVEYBOT) chat $(SURVEY) --user-id "$(CHAT_USER)" --name "$(CHAT_NAME)"
 
 services-up: install
@@ -96,7 +119,7 @@ services-status: install
 # --- checks -------------------------------------------------------------------------------------------
 
 # Runs both the linters and the tests, then fails if either failed, so one run shows every problem.
-test: install
+test: install-test
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory pytest || status=1; \
@@ -104,7 +127,7 @@ test: install
 
 # The test session starts its own SecantusDB and Redis (tests/conftest.py) unless MONGODB_URI and
 # REDIS_URL are both set.
-pytest: install
+pytest: install-test
 	$(BIN)/pytest $(TEST_DIRS) $(PYTEST_ARGS)
 
 lint: install

@@ -28,6 +28,8 @@ class App:
     cache: SurveyCache
     engine: Engine
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    """Readiness checks by store name (``/readyz``): each raises StorageUnavailable when it fails."""
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):
@@ -36,6 +38,7 @@ class App:
 
 async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "default") -> App:
     """Connect to MongoDB and Redis as configured and build the engine on them."""
+    from adapters.metrics import record_event
     from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.redis_store import RedisSessionStore, redis_from_url
 
@@ -58,5 +61,6 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         await close_mongo()
         raise
     cache = SurveyCache(surveys)
-    engine = Engine(cache, responses, sessions, respondent_secret(config, state_dir))
-    return App(config, surveys, responses, sessions, cache, engine, [close_mongo, sessions.aclose])
+    engine = Engine(cache, responses, sessions, respondent_secret(config, state_dir), events=record_event)
+    probes: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": surveys.ping, "redis": sessions.ping}
+    return App(config, surveys, responses, sessions, cache, engine, [close_mongo, sessions.aclose], probes)

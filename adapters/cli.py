@@ -44,10 +44,10 @@ def _options(config: ConfigOption = None) -> None:
 
 
 def _config() -> Config:
+    from adapters.logs import configure_logging, wants_json
+
     config = load_config(_State.config_path)
-    logging.basicConfig(
-        level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config.log_level, wants_json())
     return config
 
 
@@ -179,13 +179,49 @@ def chat(
 
 @cli.command()
 def run() -> None:
-    """Start every platform adapter whose credentials are configured."""
-    _config()
-    err.print(
-        "No platform is configured: set TELEGRAM_BOT_TOKEN or SLACK_BOT_TOKEN, "
-        "or use `surveybot chat` for the console."
-    )
-    raise typer.Exit(2)
+    """Serve the web chat, admin API, health and metrics (web.host:web.port), and run every platform
+    adapter whose credentials are configured, until SIGINT or SIGTERM."""
+    from adapters.runner import serve
+
+    asyncio.run(serve(_config()))
+
+
+@cli.command()
+def results(
+    survey_id: Annotated[str, typer.Argument(help="The survey to summarise.")],
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Also write every response as CSV to this file.")
+    ] = None,
+    charts_dir: Annotated[
+        Path | None, typer.Option("--charts", help="Also write the charts as PNG files into this folder.")
+    ] = None,
+) -> None:
+    """Print a survey's results; optionally export its responses as CSV and its charts as PNG."""
+    from adapters.charts import render_charts
+    from adapters.export import csv_lines, export_table
+    from bot.errors import SurveyNotFound
+    from bot.results import summarize, summary_text
+
+    async def report(app: object) -> str:
+        cache, responses = app.cache, app.responses  # type: ignore[attr-defined]
+        summary = await summarize(cache, responses, survey_id)
+        if csv_file is not None:
+            table = await export_table(cache, responses, survey_id)
+            with csv_file.open("w", encoding="utf-8", newline="") as file:
+                file.writelines(csv_lines(table))
+            err.print(f"wrote {len(table.rows)} responses to {csv_file}", markup=False)
+        if charts_dir is not None:
+            charts_dir.mkdir(parents=True, exist_ok=True)
+            for chart in await asyncio.to_thread(render_charts, summary):
+                (charts_dir / f"{chart.name}.png").write_bytes(chart.png)
+                err.print(f"wrote {charts_dir / chart.name}.png", markup=False)
+        return summary_text(summary)
+
+    try:
+        out.print(_with_app(_config(), report), markup=False, soft_wrap=True)
+    except SurveyNotFound as exc:
+        err.print(f"surveybot: {exc}", markup=False)
+        raise typer.Exit(1) from None
 
 
 def _services(config: Config) -> EmbeddedServices:

@@ -196,6 +196,10 @@ class _MongoStore:
     async def ensure_indexes(self) -> None:
         await self._run(lambda c: _ensure_indexes(self._document, c))
 
+    async def ping(self) -> None:
+        """Raise :class:`StorageUnavailable` unless MongoDB answers (the web server's readiness check)."""
+        await self._run(lambda c: c.database.command("ping"))
+
 
 class MongoSurveyStore(_MongoStore):
     _document = SurveyDocument

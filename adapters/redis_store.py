@@ -124,6 +124,13 @@ class RedisSessionStore:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def ping(self) -> None:
+        """Raise :class:`StorageUnavailable` unless Redis answers (the web server's readiness check)."""
+        try:
+            await self.client.ping()
+        except _FAILURES as error:
+            raise StorageUnavailable(f"Redis: {error}") from error
+
     def _keys(self, key: ConversationKey) -> list[str]:
         return [
             f"{self.prefix}:l:{key.platform}:{key.user_id}",

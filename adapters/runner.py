@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
+
 from adapters.bootstrap import App, open_app
 from adapters.config import Config
+from adapters.services import ServiceError
 
 log = logging.getLogger("surveybot.run")
 
@@ -33,29 +40,109 @@ class Platform:
 def configured_platforms(app: App) -> list[Platform]:
     """The platforms whose credentials are set. Each adapter module is imported only when used."""
     platforms: list[Platform] = []
-    # Telegram: adapters/telegram.py
-    # Slack: adapters/slack.py
+    # Telegram: adapters/telegram.py; TELEGRAM_BOT_TOKEN turns it on.
+    if app.config.telegram.bot_token is not None:
+        from adapters.telegram import telegram_platform
+
+        platforms.append(telegram_platform(app))
+    # Slack: adapters/slack.py; SLACK_BOT_TOKEN with SLACK_APP_TOKEN (Socket Mode) or with
+    # SLACK_SIGNING_SECRET (the Events API at /slack/events on the web server).
+    slack = app.config.slack
+    if slack.bot_token is not None and (slack.app_token is not None or slack.signing_secret is not None):
+        from adapters.slack import slack_platform
+
+        platforms.append(slack_platform(app))
+    elif slack.bot_token is not None:
+        log.warning("SLACK_BOT_TOKEN needs SLACK_APP_TOKEN or SLACK_SIGNING_SECRET; Slack stays off")
     return platforms
 
 
-async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[FastAPI]:
+    """The web application, with the stores open, every configured platform mounted on it and started;
+    on exit the platforms are stopped and the stores closed. Used by :func:`serve` and by the worker
+    processes of :mod:`adapters.web.asgi`."""
+    from adapters.web.app import create_web_app
+
     app = await open_app(config)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    platforms = configured_platforms(app)
     started: list[Platform] = []
     try:
+        platforms = configured_platforms(app)
+        web = create_web_app(app, platforms)
         for platform in platforms:
             if platform.start is not None:
                 await platform.start()
             started.append(platform)
             log.info("platform %s started", platform.name)
-        await stop.wait()
+        yield web
     finally:
         for platform in reversed(started):
             if platform.stop is not None:
                 await platform.stop()
         await app.aclose()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port``; :class:`ServiceError` naming them when that is not possible."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it, a reply of
+    # several websocket frames waits ~40 ms for delayed ACKs (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ServiceError(f"the web server cannot listen on {host}:{port}: {error.strerror}") from error
+    return sock
+
+
+def uvicorn_config(web: FastAPI, config: Config) -> uvicorn.Config:
+    """Logging is ours (``log_config=None``, no access log: it would carry query strings); websocket
+    frames are small JSON messages."""
+    return uvicorn.Config(
+        web,
+        host=config.web.host,
+        port=config.web.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+class WebServer(uvicorn.Server):
+    """uvicorn's server, leaving SIGINT and SIGTERM to :func:`serve`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    """Serve the web application on ``web.host``:``web.port`` and run the platforms, until ``stop`` is set
+    (or SIGINT/SIGTERM)."""
+    sock = listen(config.web.host, config.web.port)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running(config) as web:
+            server = WebServer(uvicorn_config(web, config))
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            stopping = asyncio.create_task(stop.wait())
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            log.info("web server listening on http://%s:%d/", shown, port)
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            stopping.cancel()
+            await serving
+    finally:
+        sock.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

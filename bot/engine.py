@@ -32,6 +32,9 @@ COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "he
 
 DEFAULT_TTL = 24 * 3600
 
+EVENTS = ("answer_saved", "answer_invalid", "survey_completed", "store_error")
+"""What the engine reports to its ``events`` observer, each with the platform of the message."""
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -72,12 +75,24 @@ class Engine:
         sessions: SessionStore,
         secret: bytes,
         clock: Callable[[], datetime] = _utcnow,
+        events: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``events``, when given, is called with ``(event, platform)`` for each of :data:`EVENTS` that
+        happens (for metrics); it must be quick, and whatever it raises is logged and ignored."""
         self._surveys = surveys
         self._responses = responses
         self._sessions = sessions
         self._secret = secret
         self._clock = clock
+        self._events = events
+
+    def _emit(self, event: str, platform: str) -> None:
+        if self._events is None:
+            return
+        try:
+            self._events(event, platform)
+        except Exception:
+            log.exception("the events observer failed on %s", event)
 
     async def handle(self, msg: Incoming) -> list[Outgoing]:
         """Handle one incoming message and return what to send back, in order.
@@ -90,6 +105,7 @@ class Engine:
             turn = await self._sessions.begin(key, msg.update_id)
         except StorageUnavailable as exc:
             log.warning("session store unavailable for %s: %s", key.platform, exc)
+            self._emit("store_error", key.platform)
             return [Outgoing(chat_id=msg.chat_id, text=texts.UNAVAILABLE, kind=Kind.ERROR)]
         if turn.duplicate:
             log.info("duplicate update %s from %s ignored", msg.update_id, key.platform)
@@ -101,6 +117,7 @@ class Engine:
             await self._dispatch(ctx)
         except StorageUnavailable as exc:
             log.warning("store unavailable while handling a %s message: %s", key.platform, exc)
+            self._emit("store_error", key.platform)
             await self._abort(msg, turn)
             return [Outgoing(chat_id=msg.chat_id, text=texts.UNAVAILABLE, kind=Kind.ERROR)]
         except BaseException:
@@ -111,6 +128,7 @@ class Engine:
         except StorageUnavailable as exc:
             # The answer (if any) is in MongoDB already; the next message rebuilds the session from it.
             log.warning("session not saved for a %s respondent: %s", key.platform, exc)
+            self._emit("store_error", key.platform)
         return ctx.out
 
     async def _abort(self, msg: Incoming, turn: Turn) -> None:
@@ -228,6 +246,7 @@ class Engine:
     ) -> None:
         values = await self._values(ctx, session)
         message = self._render(ctx, survey, question.error, values) if question.error else default
+        self._emit("answer_invalid", ctx.msg.platform)
         ctx.say(message, Kind.ERROR)
         ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
 
@@ -245,9 +264,11 @@ class Engine:
         if action == "d":
             picked = [question.choices[i].id for i in sorted(session.selection)]
             if len(picked) < question.min_choices:
+                self._emit("answer_invalid", ctx.msg.platform)
                 ctx.say(texts.PICK_MORE.format(n=question.min_choices), Kind.NOTICE)
                 return
             if question.max_choices is not None and len(picked) > question.max_choices:
+                self._emit("answer_invalid", ctx.msg.platform)
                 ctx.say(texts.PICK_FEWER.format(n=question.max_choices), Kind.NOTICE)
                 return
             await self._save(ctx, session, survey, question, picked)
@@ -286,6 +307,8 @@ class Engine:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             await self._continue(ctx, survey, response)
             return
+        if value is not None:
+            self._emit("answer_saved", ctx.msg.platform)
         values = response.values()
         if ctx.msg.button is not None and ctx.msg.message_id is not None:
             shown = answers.display(question, value)
@@ -337,6 +360,7 @@ class Engine:
                 await self._continue(ctx, survey, fresh)
             return
         log.info("response completed: survey %s version %s", survey.id, survey.version)
+        self._emit("survey_completed", ctx.msg.platform)
         goodbye = survey.goodbye or "Thank you! Your response has been recorded."
         ctx.say(self._render(ctx, survey, goodbye, response.values()))
 
@@ -454,8 +478,12 @@ class Engine:
 
     # ------------------------------------------------------------------ rendering
 
+    def respondent_key(self, platform: str, user_id: str) -> str:
+        """The key under which this respondent's responses are stored (for adapters that list them)."""
+        return respondent_key(self._secret, platform, user_id)
+
     def _key(self, ctx: _Context) -> str:
-        return respondent_key(self._secret, ctx.msg.platform, ctx.msg.user_id)
+        return self.respondent_key(ctx.msg.platform, ctx.msg.user_id)
 
     def _render(self, ctx: _Context, survey: Survey, template: str, values: dict[str, AnswerValue]) -> str:
         def lookup(name: str) -> str:

@@ -1,0 +1,102 @@
+"""Logging: JSON lines in production, readable lines in development, a correlation id on every record.
+
+The correlation id names one incoming message (or HTTP request) and everything logged while handling it;
+:func:`adapters.metrics.handle_observed` and the web server set it. Nothing logged at INFO carries answer
+text or personal data: the engine logs survey ids and platforms only, the web server logs paths without
+their query strings, and uvicorn's per-connection lines (client address, query string) are dropped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json as jsonlib
+import logging
+import os
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import IO
+
+correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
+"""The id of the message or request being handled; ``-`` outside of one."""
+
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "correlation_id"}
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def wants_json(stream: IO[str] | None = None, environ: dict[str, str] | None = None) -> bool:
+    """JSON when ``SURVEYBOT_LOG_FORMAT`` says ``json``, readable when it says ``text``, else JSON
+    unless ``stream`` (stderr) is a terminal."""
+    fmt = (os.environ if environ is None else environ).get("SURVEYBOT_LOG_FORMAT", "").lower()
+    if fmt in ("json", "text"):
+        return fmt == "json"
+    stream = sys.stderr if stream is None else stream
+    return not (hasattr(stream, "isatty") and stream.isatty())
+
+
+class CorrelationFilter(logging.Filter):
+    """Puts the current correlation id on every record as ``correlation_id``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = correlation_id.get()
+        return True
+
+
+class DropConnectionLines(logging.Filter):
+    """Drops uvicorn's per-websocket lines: they carry the client's address and the query string
+    (respondent id and name). The web chat logs its connections itself, without either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket'))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, correlation id, and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation_id": getattr(record, "correlation_id", "-"),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message":
+                entry[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return jsonlib.dumps(entry, ensure_ascii=False)
+
+
+READABLE = "%(asctime)s %(levelname)-7s %(name)s [%(correlation_id)s] %(message)s"
+
+
+def configure_logging(level: str, json: bool, stream: IO[str] | None = None) -> None:
+    """Send every log record to ``stream`` (stderr) at ``level``, as JSON lines or readable text.
+
+    Replaces any handler configured before, so it may be called again (tests, a second command).
+    """
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(READABLE))
+    handler.addFilter(CorrelationFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    # Requests are logged by the web application itself (without query strings or client addresses).
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, DropConnectionLines) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(DropConnectionLines())
+    # Libraries that are chatty at INFO and say nothing an operator needs.
+    for name in ("httpx", "matplotlib", "PIL"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,693 @@
+"""The admin HTTP API under ``/api``: surveys, responses, exports, results and charts.
+
+Every route needs ``Authorization: Bearer <ADMIN_API_TOKEN>``; without a configured token the router is
+not mounted at all (see :func:`adapters.web.app.create_web_app`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.bootstrap import App
+from adapters.charts import render_charts
+from adapters.export import csv_lines, export_table, json_chunks
+from bot.catalog import publish
+from bot.errors import DefinitionError, NotFound, Problem, SurveyNotFound, VersionConflict
+from bot.loader import load_text
+from bot.responses import AnswerValue, Status
+from bot.responses import Response as StoredResponse
+from bot.results import SurveySummary, summarize, summary_text
+from bot.survey import Survey
+
+MAX_UPLOAD = 1024 * 1024
+
+EXAMPLE_YAML = """\
+id: ice-cream
+title: Ice cream preferences
+questions:
+  - id: flavour
+    type: single_choice
+    text: Which flavour of ice cream do you prefer?
+    choices: [Vanilla, Chocolate, Strawberry]
+  - id: why
+    type: text
+    text: Why {flavour}?
+    required: false
+"""
+
+BROKEN_YAML = """\
+id: ice-cream
+title: Ice cream preferences
+questions:
+  - id: flavour
+    type: single_choice
+    text: Which flavour?
+    choices: [Vanilla]
+"""
+
+# --- response bodies ----------------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SurveyListItem(_Out):
+    id: str
+    title: str
+    version: int
+    archived: bool
+    in_progress: int
+    completed: int
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ice-cream",
+                    "title": "Ice cream preferences",
+                    "version": 1,
+                    "archived": False,
+                    "in_progress": 2,
+                    "completed": 9,
+                }
+            ]
+        }
+    )
+
+
+class ChoiceOut(_Out):
+    id: str
+    label: str
+
+
+class QuestionOut(_Out):
+    id: str
+    type: str
+    text: str
+    required: bool
+    choices: list[ChoiceOut] = []
+
+
+class SurveyDetail(_Out):
+    id: str
+    title: str
+    version: int
+    archived: bool
+    questions: list[QuestionOut]
+    source: str = Field(description="The YAML text this version was loaded from.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ice-cream",
+                    "title": "Ice cream preferences",
+                    "version": 1,
+                    "archived": False,
+                    "questions": [
+                        {
+                            "id": "flavour",
+                            "type": "single_choice",
+                            "text": "Which flavour of ice cream do you prefer?",
+                            "required": True,
+                            "choices": [{"id": "vanilla", "label": "Vanilla"}],
+                        }
+                    ],
+                    "source": EXAMPLE_YAML,
+                }
+            ]
+        }
+    )
+
+
+class Uploaded(_Out):
+    id: str
+    title: str
+    version: int
+    stored: bool = Field(description="False when the same content was stored already: nothing changed.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "ice-cream", "title": "Ice cream preferences", "version": 2, "stored": True}]
+        }
+    )
+
+
+class Problems(_Out):
+    detail: str
+    problems: list[str]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "the survey file has 1 problem; nothing was stored",
+                    "problems": ["ice-cream.yaml:7: question 'flavour': needs at least two choices, not 1"],
+                }
+            ]
+        }
+    )
+
+
+class Detail(_Out):
+    detail: str
+
+
+class Archived(_Out):
+    id: str
+    archived: bool
+
+
+class RespondentOut(_Out):
+    platform: str
+    key: str = Field(description="Keyed hash of platform and user id; the only field of anonymous surveys.")
+    user_id: str | None
+    name: str | None
+
+
+class AnswerOut(_Out):
+    value: AnswerValue
+    at: datetime
+
+
+class ResponseOut(_Out):
+    id: str
+    survey_id: str
+    version: int
+    status: Status
+    respondent: RespondentOut
+    started_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    path: list[str] = Field(description="Questions answered or skipped, in order.")
+    answers: dict[str, AnswerOut] = Field(description="The answers on the path, by question id.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "66a1f0c2e4b0a1b2c3d4e5f6",
+                    "survey_id": "ice-cream",
+                    "version": 1,
+                    "status": "completed",
+                    "respondent": {
+                        "platform": "web",
+                        "key": "9f2c…",
+                        "user_id": "b3c1d2e4f5a6",
+                        "name": "Ada",
+                    },
+                    "started_at": "2025-05-01T12:00:00.123Z",
+                    "updated_at": "2025-05-01T12:01:10.456Z",
+                    "completed_at": "2025-05-01T12:01:10.456Z",
+                    "path": ["flavour", "wants_feedback"],
+                    "answers": {
+                        "flavour": {"value": "chocolate", "at": "2025-05-01T12:00:30.000Z"},
+                        "wants_feedback": {"value": False, "at": "2025-05-01T12:01:10.456Z"},
+                    },
+                }
+            ]
+        }
+    )
+
+
+class CountOut(_Out):
+    value: str
+    label: str
+    count: int
+
+
+class QuestionSummaryOut(_Out):
+    id: str
+    type: str
+    text: str
+    answered: int
+    skipped: int
+    reached: int = Field(description="Responses that got to this question.")
+    dropped: int = Field(description="Responses in progress that stopped at this question.")
+    drop_off_rate: float = Field(description="dropped / reached")
+    counts: list[CountOut]
+    mean: float | None
+    median: float | None
+    nps: float | None = Field(description="NPS questions: % promoters (9-10) − % detractors (0-6).")
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class SummaryOut(_Out):
+    survey_id: str
+    title: str
+    version: int
+    started: int
+    completed: int
+    in_progress: int
+    completion_rate: float
+    questions: list[QuestionSummaryOut]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "survey_id": "ice-cream",
+                    "title": "Ice cream preferences",
+                    "version": 1,
+                    "started": 4,
+                    "completed": 3,
+                    "in_progress": 1,
+                    "completion_rate": 0.75,
+                    "questions": [
+                        {
+                            "id": "flavour",
+                            "type": "single_choice",
+                            "text": "Which flavour of ice cream do you prefer?",
+                            "answered": 4,
+                            "skipped": 0,
+                            "reached": 4,
+                            "dropped": 0,
+                            "drop_off_rate": 0.0,
+                            "counts": [
+                                {"value": "vanilla", "label": "Vanilla", "count": 1},
+                                {"value": "chocolate", "label": "Chocolate", "count": 3},
+                                {"value": "strawberry", "label": "Strawberry", "count": 0},
+                            ],
+                            "mean": None,
+                            "median": None,
+                            "nps": None,
+                            "promoters": 0,
+                            "passives": 0,
+                            "detractors": 0,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class ChartOut(_Out):
+    name: str
+    title: str
+    url: str
+
+
+# --- conversions --------------------------------------------------------------------------------------
+
+
+def survey_detail(survey: Survey, archived: bool) -> SurveyDetail:
+    assert survey.version is not None
+    return SurveyDetail(
+        id=survey.id,
+        title=survey.title,
+        version=survey.version,
+        archived=archived,
+        questions=[
+            QuestionOut(
+                id=q.id,
+                type=q.type.value,
+                text=q.text,
+                required=q.required,
+                choices=[ChoiceOut(id=c.id, label=c.label) for c in q.choices],
+            )
+            for q in survey.questions
+        ],
+        source=survey.source,
+    )
+
+
+def response_out(response: StoredResponse) -> ResponseOut:
+    who = response.respondent
+    return ResponseOut(
+        id=response.id,
+        survey_id=response.survey_id,
+        version=response.version,
+        status=response.status,
+        respondent=RespondentOut(platform=who.platform, key=who.key, user_id=who.user_id, name=who.name),
+        started_at=response.started_at,
+        updated_at=response.updated_at,
+        completed_at=response.completed_at,
+        path=list(response.path),
+        answers={
+            qid: AnswerOut(value=response.answers[qid].value, at=response.answers[qid].at)
+            for qid in response.path
+            if qid in response.answers
+        },
+    )
+
+
+def summary_out(summary: SurveySummary) -> SummaryOut:
+    return SummaryOut(
+        survey_id=summary.survey_id,
+        title=summary.title,
+        version=summary.version,
+        started=summary.started,
+        completed=summary.completed,
+        in_progress=summary.in_progress,
+        completion_rate=summary.completion_rate,
+        questions=[
+            QuestionSummaryOut(
+                id=q.id,
+                type=q.type.value,
+                text=q.text,
+                answered=q.answered,
+                skipped=q.skipped,
+                reached=q.reached,
+                dropped=q.dropped,
+                drop_off_rate=q.drop_off_rate,
+                counts=[CountOut(value=c.value, label=c.label, count=c.count) for c in q.counts],
+                mean=q.mean,
+                median=q.median,
+                nps=q.nps,
+                promoters=q.promoters,
+                passives=q.passives,
+                detractors=q.detractors,
+            )
+            for q in summary.questions
+        ],
+    )
+
+
+def decode_upload(data: bytes, file: str) -> str:
+    """The uploaded YAML text; raises DefinitionError, as the CLI's loader does, for non-UTF-8 bytes."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        problem = Problem(file, line, f"the file is not UTF-8 text (byte {data[error.start]:#04x})")
+        raise DefinitionError([problem]) from None
+
+
+# --- the router ---------------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AdminToken",
+    description="The value of ADMIN_API_TOKEN, sent as `Authorization: Bearer <token>`.",
+)
+
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": Detail, "description": "No bearer token, or a wrong one."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Detail, "description": "No such survey."}}
+
+StatusFilter = Annotated[
+    Status | None,
+    Query(description="Only responses with this status.", openapi_examples={"done": {"value": "completed"}}),
+]
+SinceFilter = Annotated[
+    datetime | None,
+    Query(
+        description="Only responses started at or after this moment (ISO 8601).",
+        openapi_examples={"may": {"value": "2025-05-01T00:00:00Z"}},
+    ),
+]
+SurveyId = Annotated[str, Path(description="The survey's id.", examples=["ice-cream"])]
+
+
+def admin_router(app: App, token: str) -> APIRouter:
+    """The admin API, guarded by ``token``."""
+    expected = token.encode()
+
+    async def authorized(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if credentials is None:
+            raise HTTPException(401, "a bearer token is needed", headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(credentials.credentials.encode(), expected):
+            raise HTTPException(
+                401, "the bearer token is wrong", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+
+    router = APIRouter(prefix="/api", dependencies=[Depends(authorized)], responses=_UNAUTHORIZED)
+
+    async def newest(survey_id: str) -> Survey:
+        try:
+            return await app.cache.get(survey_id)
+        except SurveyNotFound as error:
+            raise HTTPException(404, str(error)) from None
+
+    async def offered_ids() -> set[str]:
+        return {s.id for s in await app.surveys.list_newest()}
+
+    # --- surveys
+
+    @router.get("/surveys", tags=["surveys"], summary="List surveys (newest versions, archived too)")
+    async def list_surveys() -> list[SurveyListItem]:
+        offered = await offered_ids()
+        items = []
+        for survey in await app.surveys.list_newest(include_archived=True):
+            assert survey.version is not None
+            counts = await app.responses.count(survey.id)
+            items.append(
+                SurveyListItem(
+                    id=survey.id,
+                    title=survey.title,
+                    version=survey.version,
+                    archived=survey.id not in offered,
+                    in_progress=counts.get(Status.IN_PROGRESS, 0),
+                    completed=counts.get(Status.COMPLETED, 0),
+                )
+            )
+        return items
+
+    @router.get(
+        "/surveys/{survey_id}", tags=["surveys"], summary="Get a survey: the newest version, or a given one"
+    )
+    async def get_survey(
+        survey_id: SurveyId,
+        version: Annotated[
+            int | None, Query(ge=1, description="A stored version; default the newest.")
+        ] = None,
+    ) -> SurveyDetail:
+        try:
+            survey = await app.surveys.get(survey_id, version)
+        except SurveyNotFound as error:
+            raise HTTPException(404, str(error)) from None
+        return survey_detail(survey, archived=survey_id not in await offered_ids())
+
+    @router.post(
+        "/surveys",
+        tags=["surveys"],
+        summary="Upload a survey (YAML)",
+        description=(
+            "Validates the YAML like `surveybot validate` and stores a new version when its content differs "
+            "from the newest stored one (201); the same content again changes nothing (200). A file that "
+            "breaks the format is refused whole with every problem as `FILE:LINE: …` (422)."
+        ),
+        status_code=201,
+        response_model=Uploaded,
+        responses={
+            200: {"model": Uploaded, "description": "The same content is stored already."},
+            409: {"model": Detail, "description": "That version is stored with different content."},
+            413: {"model": Detail, "description": "Larger than 1 MiB."},
+            422: {"model": Problems, "description": "The file breaks the survey format."},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/yaml": {
+                        "schema": {"type": "string"},
+                        "examples": {
+                            "valid": {"summary": "A valid survey", "value": EXAMPLE_YAML},
+                            "broken": {"summary": "A survey with a problem (422)", "value": BROKEN_YAML},
+                        },
+                    }
+                },
+            }
+        },
+    )
+    async def upload_survey(
+        request: Request,
+        response: Response,
+        filename: Annotated[
+            str, Query(max_length=200, description="The name problems are reported under.")
+        ] = "upload.yaml",
+    ) -> Uploaded | JSONResponse:
+        data = await request.body()
+        if len(data) > MAX_UPLOAD:
+            raise HTTPException(413, f"a survey file may have at most {MAX_UPLOAD} bytes")
+        try:
+            survey = load_text(decode_upload(data, filename), filename)
+            published = await publish(app.surveys, survey)
+        except DefinitionError as error:
+            count = len(error.problems)
+            body = Problems(
+                detail=f"the survey file has {count} problem{'' if count == 1 else 's'}; nothing was stored",
+                problems=[str(p) for p in error.problems],
+            )
+            return JSONResponse(body.model_dump(), status_code=422)
+        except VersionConflict as error:
+            raise HTTPException(409, str(error)) from None
+        app.cache.forget()
+        if not published.stored:
+            response.status_code = 200
+        stored = published.survey
+        assert stored.version is not None
+        return Uploaded(id=stored.id, title=stored.title, version=stored.version, stored=published.stored)
+
+    async def set_archived(survey_id: str, archived: bool) -> Archived:
+        try:
+            await app.surveys.set_archived(survey_id, archived)
+        except SurveyNotFound as error:
+            raise HTTPException(404, str(error)) from None
+        app.cache.forget()
+        return Archived(id=survey_id, archived=archived)
+
+    @router.post(
+        "/surveys/{survey_id}/archive",
+        tags=["surveys"],
+        summary="Archive a survey: no longer offered to respondents; its data stays",
+        responses=_NOT_FOUND,
+    )
+    async def archive(survey_id: SurveyId) -> Archived:
+        return await set_archived(survey_id, True)
+
+    @router.post(
+        "/surveys/{survey_id}/unarchive",
+        tags=["surveys"],
+        summary="Offer an archived survey again",
+        responses=_NOT_FOUND,
+    )
+    async def unarchive(survey_id: SurveyId) -> Archived:
+        return await set_archived(survey_id, False)
+
+    # --- responses
+
+    @router.get(
+        "/surveys/{survey_id}/responses",
+        tags=["responses"],
+        summary="List a survey's responses, oldest first",
+        responses=_NOT_FOUND,
+    )
+    async def list_responses(
+        survey_id: SurveyId, status: StatusFilter = None, since: SinceFilter = None
+    ) -> list[ResponseOut]:
+        await newest(survey_id)
+        return [response_out(r) for r in await app.responses.list(survey_id, status=status, since=since)]
+
+    @router.get(
+        "/responses/{response_id}",
+        tags=["responses"],
+        summary="Get one response",
+        responses={404: {"model": Detail, "description": "No such response."}},
+    )
+    async def get_response(response_id: str) -> ResponseOut:
+        try:
+            return response_out(await app.responses.get(response_id))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+
+    @router.get(
+        "/surveys/{survey_id}/export.csv",
+        tags=["responses"],
+        summary="Export responses as CSV",
+        description=(
+            "One row per response, one column per question; several choices joined with `;`; a text that "
+            "starts with `=`, `+`, `-` or `@` gets a leading `'` so that spreadsheets do not run it."
+        ),
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {}}}, **_NOT_FOUND},
+    )
+    async def export_csv(
+        survey_id: SurveyId, status: StatusFilter = None, since: SinceFilter = None
+    ) -> StreamingResponse:
+        await newest(survey_id)
+        table = await export_table(app.cache, app.responses, survey_id, status, since)
+        return StreamingResponse(
+            _encoded(csv_lines(table)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{survey_id}-responses.csv"'},
+        )
+
+    @router.get(
+        "/surveys/{survey_id}/export.json",
+        tags=["responses"],
+        summary="Export responses as JSON",
+        description="A JSON array with one object per response, keyed like the CSV columns.",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/json": {}}}, **_NOT_FOUND},
+    )
+    async def export_json(
+        survey_id: SurveyId, status: StatusFilter = None, since: SinceFilter = None
+    ) -> StreamingResponse:
+        await newest(survey_id)
+        table = await export_table(app.cache, app.responses, survey_id, status, since)
+        return StreamingResponse(
+            _encoded(json_chunks(table)),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{survey_id}-responses.json"'},
+        )
+
+    # --- results
+
+    async def summary_of(survey_id: str) -> SurveySummary:
+        await newest(survey_id)
+        return await summarize(app.cache, app.responses, survey_id)
+
+    @router.get(
+        "/surveys/{survey_id}/results",
+        tags=["results"],
+        summary="Per-question summary: counts, mean/median/distribution, NPS, completion and drop-off",
+        responses=_NOT_FOUND,
+    )
+    async def results(survey_id: SurveyId) -> SummaryOut:
+        return summary_out(await summary_of(survey_id))
+
+    @router.get(
+        "/surveys/{survey_id}/results.txt",
+        tags=["results"],
+        summary="The same summary as plain text (what the chat results commands send)",
+        response_class=PlainTextResponse,
+        responses=_NOT_FOUND,
+    )
+    async def results_text(survey_id: SurveyId) -> str:
+        return summary_text(await summary_of(survey_id))
+
+    @router.get(
+        "/surveys/{survey_id}/charts",
+        tags=["results"],
+        summary="The charts there are: one per question with answers (not free text)",
+        responses=_NOT_FOUND,
+    )
+    async def charts(survey_id: SurveyId) -> list[ChartOut]:
+        summary = await summary_of(survey_id)
+        return [
+            ChartOut(name=q.id, title=q.text, url=f"/api/surveys/{survey_id}/charts/{q.id}.png")
+            for q in summary.questions
+            if q.answered and q.counts
+        ]
+
+    @router.get(
+        "/surveys/{survey_id}/charts/{question_id}.png",
+        tags=["results"],
+        summary="One question's chart as a PNG (800×450)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: {"model": Detail}},
+    )
+    async def chart(survey_id: SurveyId, question_id: str) -> Response:
+        summary = await summary_of(survey_id)
+        chosen = tuple(q for q in summary.questions if q.id == question_id)
+        rendered = await asyncio.to_thread(render_charts, replace(summary, questions=chosen))
+        if not rendered:
+            raise HTTPException(
+                404, f"no chart for question '{question_id}' (unknown, no answers, or free text)"
+            )
+        return Response(rendered[0].png, media_type="image/png")
+
+    return router
+
+
+async def _encoded(chunks: Iterator[str]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode("utf-8")

@@ -1,0 +1,195 @@
+"""The web chat: the seed's websocket channel, as a thin adapter like the console.
+
+``GET /ws/surveys/{survey_id}?respondent=ID&name=NAME`` opens a conversation; the protocol (JSON
+text frames both ways) is documented in README.md under "Websocket protocol". On connecting, the
+server starts (or resumes) the survey, so a reconnect picks up where the respondent left off.
+
+Every client frame, and the connection itself, gets exactly one server frame: a ``reply`` holding all
+the messages to show, or an ``error``. One write per turn also means that no reply waits on TCP's
+delayed acknowledgements (Nagle), whatever the socket options of the server in front.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, WebSocket
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.websockets import WebSocketDisconnect
+
+from adapters.bootstrap import App
+from adapters.logs import correlation_id, new_correlation_id
+from adapters.metrics import handle_observed
+from bot.messages import Button, Incoming, Outgoing
+
+PLATFORM = "web"
+RESPONDENT = re.compile(r"[A-Za-z0-9_-]{8,64}")
+"""A respondent id: the page makes a random one and keeps it in the browser's local storage."""
+MAX_NAME = 64
+POLICY_VIOLATION = 1008
+
+log = logging.getLogger("surveybot.web.chat")
+
+
+class TextFrame(BaseModel):
+    """Typed text: an answer, or a command such as ``/back``."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str = Field(max_length=4000)
+    id: str | None = Field(None, max_length=64)
+    """The client's id of this frame: a frame sent again with the same id is answered once."""
+
+
+class ButtonFrame(BaseModel):
+    """A pressed button: its ``value``, and the id of the message it was on."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["button"]
+    value: str = Field(max_length=200)
+    message_id: str | None = Field(None, max_length=64)
+    id: str | None = Field(None, max_length=64)
+
+
+Frame = Annotated[TextFrame | ButtonFrame, Field(discriminator="type")]
+_FRAME: TypeAdapter[TextFrame | ButtonFrame] = TypeAdapter(Frame)
+
+
+def parse_frame(raw: str) -> TextFrame | ButtonFrame:
+    """The client's frame; raises ValueError saying what is wrong with it."""
+    try:
+        return _FRAME.validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{where}: {first['msg']}" if where else first["msg"]) from None
+
+
+def clean_name(name: str) -> str:
+    """The display name as given, without control characters, at most :data:`MAX_NAME` characters."""
+    return "".join(ch for ch in name if ch.isprintable()).strip()[:MAX_NAME]
+
+
+def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> Incoming:
+    update_id = f"{respondent}:{frame.id}" if frame.id else None
+    if isinstance(frame, ButtonFrame):
+        return Incoming(
+            platform=PLATFORM,
+            user_id=respondent,
+            user_name=name,
+            chat_id=respondent,
+            button=frame.value,
+            message_id=frame.message_id,
+            update_id=update_id,
+        )
+    return Incoming(
+        platform=PLATFORM,
+        user_id=respondent,
+        user_name=name,
+        chat_id=respondent,
+        text=frame.text,
+        update_id=update_id,
+    )
+
+
+def start_incoming(survey_id: str, respondent: str, name: str) -> Incoming:
+    return Incoming(
+        platform=PLATFORM, user_id=respondent, user_name=name, chat_id=respondent, text=f"/start {survey_id}"
+    )
+
+
+def _button(button: Button) -> dict[str, Any]:
+    return {"label": button.label, "value": button.value, "selected": button.selected}
+
+
+def render(message: Outgoing, message_id: str) -> dict[str, Any]:
+    """``message`` as the web chat shows it. An edit keeps the id of the message it replaces, so that
+    its buttons stay pressable (multi-choice toggles)."""
+    return {
+        "id": message.edit_of or message_id,
+        "kind": message.kind.value,
+        "text": message.text,
+        "choices": [_button(b) for b in message.choices],
+        "actions": [_button(b) for b in message.actions],
+        "multi": message.multi,
+        "question_type": message.question_type.value if message.question_type else None,
+        "question_id": message.question_id,
+        "hint": message.hint,
+        "edit_of": message.edit_of,
+    }
+
+
+def new_message_id() -> str:
+    return secrets.token_hex(6)
+
+
+def reply_frame(replies: list[Outgoing]) -> dict[str, Any]:
+    return {"type": "reply", "messages": [render(message, new_message_id()) for message in replies]}
+
+
+def error_frame(error: str) -> dict[str, Any]:
+    return {"type": "error", "error": error}
+
+
+def chat_router(app: App) -> APIRouter:
+    router = APIRouter(tags=["web chat"])
+
+    @router.get("/chat/surveys", summary="Surveys offered to respondents (for the chat page)")
+    async def offered() -> list[dict[str, str]]:
+        return [{"id": s.id, "title": s.title} for s in await app.cache.offered()]
+
+    @router.websocket("/ws/surveys/{survey_id}")
+    async def conversation(
+        websocket: WebSocket,
+        survey_id: str,
+        respondent: Annotated[str, Query(max_length=64)] = "",
+        name: Annotated[str, Query(max_length=200)] = "",
+    ) -> None:
+        await websocket.accept()
+        token = correlation_id.set(new_correlation_id())
+        try:
+            if not RESPONDENT.fullmatch(respondent):
+                await websocket.close(POLICY_VIOLATION, "respondent: 8 to 64 letters, digits, - or _")
+                return
+            log.info("web chat opened for survey %s", survey_id[:40])
+            await _converse(app, websocket, survey_id, respondent, clean_name(name))
+            log.info("web chat closed")
+        finally:
+            correlation_id.reset(token)
+
+    return router
+
+
+async def _converse(app: App, websocket: WebSocket, survey_id: str, respondent: str, name: str) -> None:
+    """Start (or resume) the survey, then answer every frame with one ``reply`` (or ``error``) frame."""
+
+    async def reply(msg: Incoming) -> None:
+        try:
+            replies = await handle_observed(app.engine, msg)
+        except Exception:
+            log.exception("a web chat message failed")
+            await websocket.send_json(error_frame("Sorry, something went wrong. Please try again."))
+        else:
+            await websocket.send_json(reply_frame(replies))
+
+    try:
+        await reply(start_incoming(survey_id, respondent, name))
+        while True:
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+            raw = received.get("text")
+            if raw is None:
+                await websocket.send_json(error_frame("frames are JSON text"))
+                continue
+            try:
+                frame = parse_frame(raw)
+            except ValueError as error:
+                await websocket.send_json(error_frame(f"bad frame: {error}"))
+                continue
+            await reply(to_incoming(frame, respondent, name))
+    except (WebSocketDisconnect, OSError):
+        return

@@ -1,0 +1,254 @@
+// surveybot web chat: pick a survey, then talk to the bot over the websocket protocol of README.md.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const RESPONDENT_KEY = "surveybot.respondent";
+  const NAME_KEY = "surveybot.name";
+
+  const state = {
+    socket: null,
+    survey: null, // {id, title}
+    leaving: false,
+    retries: 0,
+    frames: 0,
+    pending: 0, // frames (and the connection) still waiting for their reply
+  };
+
+  function randomId() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // The respondent id stays in this browser, so that a reload or a reconnect resumes the survey.
+  function respondentId() {
+    let id = localStorage.getItem(RESPONDENT_KEY);
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      id = randomId();
+      localStorage.setItem(RESPONDENT_KEY, id);
+    }
+    return id;
+  }
+
+  function setStatus(text) {
+    $("status").textContent = text;
+  }
+
+  // aria-busy on the message list while a reply is due: for screen readers, and for tests to wait on.
+  function waiting(change) {
+    state.pending = Math.max(0, state.pending + change);
+    if (state.pending) $("messages").setAttribute("aria-busy", "true");
+    else $("messages").removeAttribute("aria-busy");
+  }
+
+  // --- the survey picker ------------------------------------------------------------------------------
+
+  async function loadSurveys() {
+    $("name").value = localStorage.getItem(NAME_KEY) || "";
+    let surveys = [];
+    try {
+      const response = await fetch("/chat/surveys");
+      surveys = await response.json();
+    } catch (error) {
+      setStatus("Cannot reach the server.");
+      return;
+    }
+    const list = $("surveys");
+    list.replaceChildren();
+    for (const survey of surveys) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.survey = survey.id;
+      button.append(survey.title);
+      const id = document.createElement("span");
+      id.className = "id";
+      id.textContent = survey.id;
+      button.append(id);
+      button.addEventListener("click", () => start(survey));
+      const item = document.createElement("li");
+      item.append(button);
+      list.append(item);
+    }
+    $("no-surveys").hidden = surveys.length > 0;
+    const wanted = new URLSearchParams(location.search).get("survey");
+    const found = surveys.find((s) => s.id === wanted);
+    if (found) start(found);
+  }
+
+  function start(survey) {
+    localStorage.setItem(NAME_KEY, $("name").value.trim());
+    state.survey = survey;
+    state.leaving = false;
+    state.retries = 0;
+    $("chat-title").textContent = survey.title;
+    $("messages").replaceChildren();
+    $("picker").hidden = true;
+    $("chat").hidden = false;
+    history.replaceState(null, "", `?survey=${encodeURIComponent(survey.id)}`);
+    connect();
+    $("text").focus();
+  }
+
+  function leave() {
+    state.leaving = true;
+    if (state.socket) state.socket.close(1000);
+    state.socket = null;
+    $("chat").hidden = true;
+    $("picker").hidden = false;
+    history.replaceState(null, "", location.pathname);
+    setStatus("");
+  }
+
+  // --- the websocket ----------------------------------------------------------------------------------
+
+  function connect() {
+    const url = new URL(`/ws/surveys/${encodeURIComponent(state.survey.id)}`, location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("respondent", respondentId());
+    url.searchParams.set("name", localStorage.getItem(NAME_KEY) || "");
+    const socket = new WebSocket(url);
+    state.socket = socket;
+    state.pending = 0;
+    waiting(+1); // connecting is answered like a frame: the welcome, or where the survey was left off
+    setStatus("Connecting…");
+    socket.addEventListener("open", () => {
+      state.retries = 0;
+      setStatus("Connected");
+    });
+    socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      if (state.socket !== socket || state.leaving) return;
+      if (event.code === 1008) {
+        setStatus(`Refused: ${event.reason}`);
+        return;
+      }
+      // The server resumes the survey where it was left off, so reconnecting is all there is to do.
+      const delay = Math.min(500 * 2 ** state.retries, 10000);
+      state.retries += 1;
+      setStatus("Reconnecting…");
+      setTimeout(() => {
+        if (state.socket === socket && !state.leaving) connect();
+      }, delay);
+    });
+  }
+
+  function send(frame) {
+    const socket = state.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      note("Not connected; reconnecting. Please send that again in a moment.", "error");
+      return false;
+    }
+    state.frames += 1;
+    socket.send(JSON.stringify({ ...frame, id: `${Date.now().toString(36)}-${state.frames}` }));
+    waiting(+1);
+    return true;
+  }
+
+  // Every frame sent (and the connection itself) gets one frame back: a reply, or an error.
+  function receive(frame) {
+    if (frame.type === "reply") frame.messages.forEach(show);
+    else if (frame.type === "error") note(frame.error, "error");
+    waiting(-1);
+  }
+
+  // --- messages ---------------------------------------------------------------------------------------
+
+  function scrollDown() {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function bubble(text, classes) {
+    const item = document.createElement("li");
+    item.className = `msg ${classes}`;
+    const p = document.createElement("p");
+    p.className = "text";
+    p.textContent = text;
+    item.append(p);
+    return item;
+  }
+
+  function note(text, kind) {
+    $("messages").append(bubble(text, `bot ${kind}`));
+    scrollDown();
+  }
+
+  function said(text) {
+    $("messages").append(bubble(text, "me"));
+    scrollDown();
+  }
+
+  function buttons(list, className, messageId, echo) {
+    const box = document.createElement("div");
+    box.className = className;
+    for (const b of list) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = b.label;
+      button.dataset.value = b.value;
+      if (b.value.startsWith("d:")) button.classList.add("primary");
+      if (className === "choices" && b.value.startsWith("t:")) {
+        button.setAttribute("aria-pressed", b.selected ? "true" : "false");
+      }
+      button.addEventListener("click", () => {
+        if (send({ type: "button", value: b.value, message_id: messageId }) && echo(b)) said(b.label);
+      });
+      box.append(button);
+    }
+    return box;
+  }
+
+  function render(m) {
+    const item = bubble(m.text, `bot ${m.kind}`);
+    item.dataset.id = m.id;
+    item.dataset.kind = m.kind;
+    if (m.question_id) item.dataset.question = m.question_id;
+    if (m.choices.length) {
+      // A single choice shows as answered (an edit) once pressed; toggles change in place.
+      item.append(buttons(m.choices, "choices", m.id, () => false));
+    }
+    if (m.kind === "question" && m.hint && !m.choices.length) {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = m.hint;
+      item.append(hint);
+    }
+    if (m.actions.length) {
+      // Commands (Back, Skip, a survey to start) are echoed as if typed; Done is not.
+      item.append(buttons(m.actions, "actions", m.id, (b) => b.value.startsWith("/")));
+    }
+    return item;
+  }
+
+  function show(m) {
+    const list = $("messages");
+    const item = render(m);
+    const old = m.edit_of ? list.querySelector(`[data-id="${CSS.escape(m.edit_of)}"]`) : null;
+    if (old) {
+      old.replaceWith(item);
+    } else {
+      if (m.kind === "question") {
+        // A new question: the buttons of earlier messages are answered or moot.
+        for (const b of list.querySelectorAll("button")) b.disabled = true;
+      }
+      list.append(item);
+    }
+    scrollDown();
+  }
+
+  // --- wiring -----------------------------------------------------------------------------------------
+
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("text");
+    const text = input.value.trim();
+    if (!text) return;
+    if (send({ type: "text", text })) {
+      said(text);
+      input.value = "";
+    }
+  });
+  $("leave").addEventListener("click", leave);
+  loadSurveys();
+})();

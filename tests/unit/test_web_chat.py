@@ -1,0 +1,119 @@
+"""The web chat adapter's two halves: client frames in, neutral outgoing messages rendered as frames."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.web.chat import (
+    RESPONDENT,
+    ButtonFrame,
+    TextFrame,
+    clean_name,
+    error_frame,
+    parse_frame,
+    render,
+    reply_frame,
+    to_incoming,
+)
+from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.survey import QuestionType
+
+
+def test_text_frame() -> None:
+    frame = parse_frame('{"type": "text", "text": "Chocolate", "id": "c1"}')
+    assert frame == TextFrame(type="text", text="Chocolate", id="c1")
+    assert to_incoming(frame, "resp-0001", "Ann") == Incoming(
+        platform="web",
+        user_id="resp-0001",
+        user_name="Ann",
+        chat_id="resp-0001",
+        text="Chocolate",
+        update_id="resp-0001:c1",
+    )
+
+
+def test_button_frame_without_client_id() -> None:
+    frame = parse_frame('{"type": "button", "value": "a:abc123:flavour:1", "message_id": "m7"}')
+    assert isinstance(frame, ButtonFrame)
+    incoming = to_incoming(frame, "resp-0001", "")
+    assert (incoming.button, incoming.message_id, incoming.text, incoming.update_id) == (
+        "a:abc123:flavour:1",
+        "m7",
+        "",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("hello", "Invalid JSON"),
+        ('{"type": "voice"}', "does not match any of the expected tags"),
+        ('{"type": "text"}', "text: Field required"),
+        ('{"type": "text", "text": "x", "extra": 1}', "extra: Extra inputs are not permitted"),
+        ('{"type": "button", "value": 3}', "button.value: Input should be a valid string"),
+        ('{"type": "text", "text": "' + "x" * 4001 + '"}', "at most 4000 characters"),
+    ],
+)
+def test_bad_frames_say_what_is_wrong(raw: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_frame(raw)
+
+
+def test_respondent_ids_and_names() -> None:
+    assert RESPONDENT.fullmatch("0123456789abcdef")
+    assert not RESPONDENT.fullmatch("short")
+    assert not RESPONDENT.fullmatch("has space in it")
+    assert clean_name("  Ann\x00\n Lee  ") == "Ann Lee"
+    assert len(clean_name("x" * 100)) == 64
+
+
+def test_render_question() -> None:
+    message = Outgoing(
+        chat_id="resp-0001",
+        text="Toppings?",
+        kind=Kind.QUESTION,
+        choices=(Button("Nuts", "t:abc:toppings:0", selected=True), Button("Sauce", "t:abc:toppings:1")),
+        actions=(Button("Done", "d:abc:toppings"), Button("Back", "/back")),
+        multi=True,
+        question_type=QuestionType.MULTI_CHOICE,
+        question_id="toppings",
+        hint="Please reply with the numbers of your choices, separated by commas.",
+    )
+    assert render(message, "m1") == {
+        "id": "m1",
+        "kind": "question",
+        "text": "Toppings?",
+        "choices": [
+            {"label": "Nuts", "value": "t:abc:toppings:0", "selected": True},
+            {"label": "Sauce", "value": "t:abc:toppings:1", "selected": False},
+        ],
+        "actions": [
+            {"label": "Done", "value": "d:abc:toppings", "selected": False},
+            {"label": "Back", "value": "/back", "selected": False},
+        ],
+        "multi": True,
+        "question_type": "multi_choice",
+        "question_id": "toppings",
+        "hint": "Please reply with the numbers of your choices, separated by commas.",
+        "edit_of": None,
+    }
+
+
+def test_an_edit_keeps_the_id_of_the_message_it_replaces() -> None:
+    edit = Outgoing(chat_id="r", text="Flavour?\n✓ Chocolate", kind=Kind.ANSWERED, edit_of="m1")
+    frame = render(edit, "m9")
+    assert (frame["id"], frame["edit_of"], frame["kind"], frame["choices"]) == ("m1", "m1", "answered", [])
+    plain = render(Outgoing(chat_id="r", text="Hello"), "m2")
+    assert (plain["id"], plain["kind"], plain["question_type"]) == ("m2", "info", None)
+
+
+def test_one_frame_per_turn() -> None:
+    frame = reply_frame(
+        [Outgoing(chat_id="r", text="Hello"), Outgoing(chat_id="r", text="Q?", kind=Kind.QUESTION)]
+    )
+    assert frame["type"] == "reply"
+    assert [(m["text"], m["kind"]) for m in frame["messages"]] == [("Hello", "info"), ("Q?", "question")]
+    assert len({m["id"] for m in frame["messages"]}) == 2
+    assert reply_frame([]) == {"type": "reply", "messages": []}
+    assert error_frame("bad frame: x") == {"type": "error", "error": "bad frame: x"}
