@@ -1,0 +1,556 @@
+"""The Telegram adapter: updates in, the engine's replies out as Bot API calls.
+
+python-telegram-bot is the transport only: long polling or a webhook, the rate limiter, the base URL.
+The survey flow is the engine's: ``to_incoming(update)`` → ``Engine.handle`` → ``render(outgoing)``.
+Admins (``admins.telegram`` in the configuration) also upload survey files and read results here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, TypeHandler
+from telegram.request import BaseRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from adapters.bootstrap import App
+from adapters.config import TelegramSettings
+from adapters.metrics import handle_observed
+from adapters.runner import Platform
+from bot import texts
+from bot.catalog import publish
+from bot.engine import split_command
+from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
+from bot.loader import load_text
+from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.survey import QuestionType
+
+log = logging.getLogger("surveybot.telegram")
+
+T = TypeVar("T")
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+PLATFORM = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+MAX_TEXT = 4096
+MAX_NOTICE = 200
+MAX_CAPTION = 1024
+MAX_UPLOAD = 512 * 1024
+ATTEMPTS = 5
+BACKOFF = 0.5
+"""Seconds before the first retry after a network error; doubled for each further one, up to 30."""
+
+MENU = [
+    BotCommand("start", "Start or resume a survey"),
+    BotCommand("surveys", "The surveys you can take"),
+    BotCommand("back", "Go back to the previous question"),
+    BotCommand("skip", "Skip an optional question"),
+    BotCommand("restart", "Drop your answers and begin again"),
+    BotCommand("stop", "Pause; /start continues later"),
+    BotCommand("help", "What you can send"),
+]
+ADMIN_MENU = [*MENU, BotCommand("results", "Results of a survey: /results SURVEY_ID")]
+
+PRIVATE_ONLY = "Surveys are taken in a private chat with me. Tap the button to open one."
+OPEN_PRIVATE = "Open a private chat"
+UPLOAD_REFUSED = "Sorry, only survey admins can upload surveys. Your file was not stored."
+RESULTS_REFUSED = "Sorry, only survey admins can read results."
+RESULTS_USAGE = "Send /results SURVEY_ID, for example /results ice-cream."
+YAML_ONLY = "Please send the survey as a .yaml file."
+TOO_LARGE = "That file is too large for a survey (at most 512 KB)."
+
+_NUMBER = re.compile(r"-?\d+")
+_DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HARMLESS = ("message is not modified", "query is too old")
+"""Refusals that only mean the work was done already: an edit to the same content, a callback query
+answered before (a redelivered update)."""
+
+
+# --------------------------------------------------------------------------- update → Incoming
+
+
+def to_incoming(update: Update, bot_id: int) -> Incoming | None:
+    """The engine's message for a private-chat update: typed text, a command, or a button press."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return None
+    base = Incoming(
+        platform=PLATFORM,
+        user_id=str(user.id),
+        user_name=user.full_name,
+        chat_id=str(chat.id),
+        update_id=f"{bot_id}:{update.update_id}",
+    )
+    query = update.callback_query
+    if query is not None:
+        if query.data is None:
+            return None
+        message_id = str(query.message.message_id) if query.message is not None else None
+        return replace(base, button=query.data, message_id=message_id)
+    if update.message is None or update.message.text is None:
+        return None
+    return replace(base, text=update.message.text)
+
+
+# --------------------------------------------------------------------------- Outgoing → Bot API
+
+
+def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+    """Answer buttons in sensible rows, then the command buttons (Done, Back, Skip; surveys to start)."""
+    rows = [
+        [InlineKeyboardButton(("✓ " if b.selected else "") + b.label, callback_data=b.value) for b in row]
+        for row in _rows(message.choices, message.question_type)
+    ]
+    starts = [b for b in message.actions if b.value.startswith("/start ")]
+    others = [b for b in message.actions if b not in starts]
+    rows += [[InlineKeyboardButton(b.label, callback_data=b.value)] for b in starts]
+    if others:
+        rows.append([InlineKeyboardButton(b.label, callback_data=b.value) for b in others])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _rows(buttons: tuple[Button, ...], question_type: QuestionType | None) -> list[list[Button]]:
+    """Numbers in balanced rows of at most six; long labels (or labelled scales) one per row; short
+    labels up to three to a row. Laid out on the bare labels, so a ✓ never moves a button."""
+    if not buttons:
+        return []
+    labels = [b.label for b in buttons]
+    scale = question_type in (QuestionType.RATING, QuestionType.NPS)
+    if scale and all(_NUMBER.fullmatch(label) for label in labels):
+        count = -(-len(buttons) // 6)
+        size = -(-len(buttons) // count)
+        return [list(buttons[i : i + size]) for i in range(0, len(buttons), size)]
+    if scale or max(map(len, labels)) > 20:
+        return [[b] for b in buttons]
+    rows: list[list[Button]] = [[]]
+    for button in buttons:
+        row = rows[-1]
+        if row and (len(row) == 3 or sum(len(b.label) for b in row) + len(button.label) > 30):
+            rows.append(row := [])
+        row.append(button)
+    return rows
+
+
+def text_of(message: Outgoing) -> str:
+    if message.kind is Kind.QUESTION and message.hint and not message.choices:
+        return f"{message.text}\n\n{message.hint}"
+    return message.text
+
+
+def chunks(text: str, size: int = MAX_TEXT) -> list[str]:
+    """``text`` cut at line ends into pieces Telegram accepts."""
+    parts: list[str] = []
+    while len(text) > size:
+        cut = text.rfind("\n", 0, size)
+        cut = size if cut <= 0 else cut
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*parts, text]
+
+
+async def render(bot: Any, message: Outgoing) -> None:
+    """Send (or edit) ``message`` in its chat; an edit replaces the message named by ``edit_of``."""
+    chat_id = int(message.chat_id)
+    edited = int(message.edit_of) if message.edit_of is not None else None
+    if edited is not None and message.kind is Kind.SELECTION:
+        markup = keyboard(message)
+        await deliver(
+            lambda: bot.edit_message_reply_markup(chat_id, edited, reply_markup=markup),
+            "editMessageReplyMarkup",
+        )
+        return
+    if edited is not None and message.kind is Kind.ANSWERED:
+        text = chunks(message.text)[0]
+        await deliver(lambda: bot.edit_message_text(text, chat_id, edited), "editMessageText")
+        return
+    await send_text(bot, chat_id, text_of(message), keyboard(message))
+
+
+async def send_text(bot: Any, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    *head, last = chunks(text)
+    for part in head:
+        await deliver(lambda part=part: bot.send_message(chat_id, part), "sendMessage")  # type: ignore[misc]
+    await deliver(lambda: bot.send_message(chat_id, last, reply_markup=markup), "sendMessage")
+
+
+async def deliver(call: Callable[[], Awaitable[T]], what: str, attempts: int = ATTEMPTS) -> T | None:
+    """Make one Bot API call: flood control waited out, network errors retried with back-off and
+    logged; a refusal is logged. Never raises a Telegram error."""
+    failures = 0
+    while True:
+        try:
+            return await call()
+        except RetryAfter as exc:
+            wait = _seconds(exc)
+            log.warning("Telegram flood control on %s: waiting %.1f s", what, wait)
+            await asyncio.sleep(wait)
+        except BadRequest as exc:
+            if any(harmless in exc.message.lower() for harmless in _HARMLESS):
+                log.debug("Telegram ignored %s: %s", what, exc.message)
+            else:
+                log.error("Telegram refused %s: %s", what, exc.message)
+            return None
+        except Forbidden as exc:
+            log.info("Telegram forbids %s (the user blocked the bot?): %s", what, exc.message)
+            return None
+        except NetworkError as exc:
+            failures += 1
+            if failures >= attempts:
+                log.error("giving up on %s after %d network errors: %s", what, failures, exc)
+                return None
+            delay = min(BACKOFF * 2 ** (failures - 1), 30.0)
+            log.warning("network error on %s (%s); retry %d in %.1f s", what, exc, failures, delay)
+            await asyncio.sleep(delay)
+        except TelegramError as exc:
+            log.error("Telegram error on %s: %s", what, exc)
+            return None
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = exc.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+# --------------------------------------------------------------------------- the adapter
+
+
+class _InOrderPerUser(BaseUpdateProcessor):
+    """Updates of different users are handled concurrently, those of one user in arrival order."""
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._users: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        user = update.effective_user if isinstance(update, Update) else None
+        key = user.id if user is not None else 0
+        lock, users = self._users.get(key, (asyncio.Lock(), 0))
+        self._users[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._users[key]
+            if users == 1:
+                del self._users[key]
+            else:
+                self._users[key] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def build_application(settings: TelegramSettings, request: BaseRequest | None = None) -> TelegramApp:
+    """python-telegram-bot's Application as transport: base URL, rate limiter, no updater for webhooks."""
+    assert settings.bot_token is not None
+    root = settings.api_base_url.rstrip("/")
+    builder = (
+        Application.builder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(_InOrderPerUser())
+        .job_queue(None)
+    )
+    if settings.webhook_url:
+        builder = builder.updater(None)
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    return builder.build()
+
+
+def webhook_secret(token: str) -> str:
+    """The ``secret_token`` Telegram sends with every webhook request: derived from the bot token, so
+    every worker process knows it without more configuration."""
+    return hmac.new(token.encode(), b"surveybot telegram webhook", hashlib.sha256).hexdigest()
+
+
+def webhook_target(url: str) -> str:
+    """The URL given to setWebhook: ``telegram.webhook_url``, with ``/telegram/webhook`` added when it
+    names only a host."""
+    return url.rstrip("/") + WEBHOOK_PATH if urlsplit(url).path in ("", "/") else url
+
+
+class TelegramAdapter:
+    def __init__(self, app: App, application: TelegramApp) -> None:
+        self.app = app
+        self.application = application
+        self.admins = set(app.config.admins.telegram)
+        self.settings = app.config.telegram
+        self._secret = webhook_secret(application.bot.token).encode()
+        self._ready = asyncio.Lock()
+        self._initialized = False
+        self._startup: asyncio.Task[None] | None = None
+        application.add_handler(TypeHandler(Update, self.on_update))
+        application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self) -> Any:
+        return self.application.bot
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self) -> None:
+        """Connect in the background (retrying while Telegram is unreachable), set the command menu,
+        then poll, or set the webhook that the web server's ``/telegram/webhook`` receives."""
+        self._startup = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await self._initialize()
+            await self._set_commands()
+            if self.settings.webhook_url:
+                url = webhook_target(self.settings.webhook_url)
+                if await deliver(
+                    lambda: self.bot.set_webhook(
+                        url, secret_token=self._secret.decode(), allowed_updates=ALLOWED_UPDATES
+                    ),
+                    "setWebhook",
+                    attempts=1_000_000,
+                ):
+                    log.info("Telegram webhook set to %s", url)
+                return
+            await self.application.start()
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1, error_callback=self._polling_error
+            )
+            log.info("Telegram long polling started as @%s", self.bot.username)
+        except InvalidToken:
+            log.error("Telegram refused the bot token (TELEGRAM_BOT_TOKEN); the Telegram adapter is off")
+        except Exception:
+            log.exception("the Telegram adapter failed to start")
+
+    async def _initialize(self) -> None:
+        if self._initialized:
+            return
+        delay = BACKOFF
+        async with self._ready:
+            while not self._initialized:
+                try:
+                    await self.application.initialize()
+                    self._initialized = True
+                except NetworkError as exc:
+                    log.warning("cannot reach the Telegram Bot API (%s); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+
+    async def _set_commands(self) -> None:
+        await deliver(lambda: self.bot.set_my_commands(MENU), "setMyCommands")
+        for admin in sorted(self.admins):
+            await deliver(
+                lambda admin=admin: self.bot.set_my_commands(  # type: ignore[misc]
+                    ADMIN_MENU, scope=BotCommandScopeChat(int(admin))
+                ),
+                "setMyCommands (admin)",
+            )
+
+    async def stop(self) -> None:
+        if self._startup is not None:
+            self._startup.cancel()
+            await asyncio.gather(self._startup, return_exceptions=True)
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        self._initialized = False
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        log.warning("Telegram polling failed (%s); retrying", exc)
+
+    async def _on_error(self, update: object, context: Any) -> None:
+        log.error("error while handling a Telegram update", exc_info=context.error)
+
+    def mount(self, web: Any) -> None:
+        """Add ``POST /telegram/webhook`` to the FastAPI app. Any number of worker processes may serve
+        it: each checks the secret token and hands the update to the engine (state is in Redis)."""
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        async def telegram_webhook(request: Request) -> Response:
+            given = request.headers.get(SECRET_HEADER, "").encode()
+            if not hmac.compare_digest(given, self._secret):
+                return Response(status_code=403)
+            try:
+                data = await request.json()
+            except ValueError:
+                return Response(status_code=400)
+            if not isinstance(data, dict):
+                return Response(status_code=400)
+            await self._initialize()
+            await self.application.process_update(Update.de_json(data, self.bot))
+            return Response(status_code=200)
+
+        web.add_route(WEBHOOK_PATH, telegram_webhook, methods=["POST"], include_in_schema=False)
+
+    # ------------------------------------------------------------------ one update
+
+    async def on_update(self, update: Update, _: Any) -> None:
+        query = update.callback_query
+        answered = False
+        try:
+            replies = await self._replies(update)
+            if query is not None:
+                notice = "\n".join(m.text for m in replies if m.kind is Kind.NOTICE)[:MAX_NOTICE]
+                answered = True
+                await deliver(lambda: query.answer(notice or None), "answerCallbackQuery")
+                replies = [m for m in replies if m.kind is not Kind.NOTICE]
+            for message in replies:
+                await render(self.bot, message)
+        finally:
+            if query is not None and not answered:
+                await deliver(query.answer, "answerCallbackQuery")
+
+    async def _replies(self, update: Update) -> list[Outgoing]:
+        chat, user, message = update.effective_chat, update.effective_user, update.message
+        if chat is None or user is None:
+            return []
+        if chat.type != Chat.PRIVATE:
+            return await self._to_private_chat(update)
+        if message is not None and message.document is not None:
+            await self._upload(message, str(user.id))
+            return []
+        if message is not None and (message.text or "").startswith("/"):
+            command, argument = split_command(message.text or "")
+            if command == "results":
+                await self._results(chat.id, str(user.id), argument)
+                return []
+        incoming = to_incoming(update, self.bot.id)
+        return [] if incoming is None else await handle_observed(self.app.engine, incoming)
+
+    async def _to_private_chat(self, update: Update) -> list[Outgoing]:
+        chat_id = str(update.effective_chat.id) if update.effective_chat else ""
+        if update.callback_query is not None:
+            return [Outgoing(chat_id, PRIVATE_ONLY, Kind.NOTICE)]
+        text = update.message.text if update.message is not None else None
+        if not text or not text.startswith("/"):
+            return []
+        head = text.split(maxsplit=1)[0]
+        if "@" in head and head.split("@", 1)[1].lower() != (self.bot.username or "").lower():
+            return []
+        command, argument = split_command(text)
+        link = f"https://t.me/{self.bot.username}"
+        if command == "start" and _DEEP_LINK.fullmatch(argument):
+            link += f"?start={argument}"
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_PRIVATE, url=link)]])
+        await send_text(self.bot, int(chat_id), PRIVATE_ONLY, markup)
+        return []
+
+    # ------------------------------------------------------------------ admins
+
+    async def _upload(self, message: Message, user_id: str) -> None:
+        document = message.document
+        assert document is not None
+        chat_id = message.chat.id
+        if user_id not in self.admins:
+            log.info("survey upload refused for Telegram user %s (not an admin)", user_id)
+            await send_text(self.bot, chat_id, UPLOAD_REFUSED)
+            return
+        name = document.file_name or "survey.yaml"
+        if not name.lower().endswith((".yaml", ".yml")):
+            await send_text(self.bot, chat_id, YAML_ONLY)
+            return
+        if (document.file_size or 0) > MAX_UPLOAD:
+            await send_text(self.bot, chat_id, TOO_LARGE)
+            return
+        file = await deliver(document.get_file, "getFile")
+        content = None if file is None else await deliver(file.download_as_bytearray, "file download")
+        if content is None:
+            await send_text(self.bot, chat_id, texts.UNAVAILABLE)
+            return
+        await send_text(self.bot, chat_id, await self._load(name, bytes(content)))
+
+    async def _load(self, name: str, content: bytes) -> str:
+        try:
+            survey = load_text(content.decode("utf-8"), name)
+            published = await publish(self.app.surveys, survey)
+        except UnicodeDecodeError:
+            return f"{name}:1: the file is not UTF-8 text"
+        except DefinitionError as exc:
+            return "\n".join(str(problem) for problem in exc.problems)
+        except VersionConflict as exc:
+            return str(exc)
+        except StorageUnavailable:
+            return texts.UNAVAILABLE
+        self.app.cache.forget()
+        verb = "stored" if published.stored else "unchanged"
+        log.info("survey %s version %s %s from Telegram", survey.id, published.survey.version, verb)
+        return f"{verb} {survey.id} version {published.survey.version} ({name})"
+
+    async def _results(self, chat_id: int, user_id: str, survey_id: str) -> None:
+        if user_id not in self.admins:
+            await send_text(self.bot, chat_id, RESULTS_REFUSED)
+            return
+        if not survey_id:
+            await send_text(self.bot, chat_id, RESULTS_USAGE)
+            return
+        from adapters.charts import render_charts
+        from bot.results import summarize, summary_text
+
+        try:
+            summary = await summarize(self.app.cache, self.app.responses, survey_id.lower())
+        except SurveyNotFound:
+            await send_text(self.bot, chat_id, texts.UNKNOWN_SURVEY.format(survey_id=survey_id))
+            return
+        except StorageUnavailable:
+            await send_text(self.bot, chat_id, texts.UNAVAILABLE)
+            return
+        await send_text(self.bot, chat_id, summary_text(summary))
+        for chart in await asyncio.to_thread(render_charts, summary):
+            caption = chart.title[:MAX_CAPTION]
+            await deliver(
+                lambda chart=chart, caption=caption: self.bot.send_photo(  # type: ignore[misc]
+                    chat_id, chart.png, caption=caption, filename=f"{chart.name}.png"
+                ),
+                "sendPhoto",
+            )
+
+
+def telegram_platform(app: App, request: BaseRequest | None = None) -> Platform:
+    """The Telegram platform for ``surveybot run``: long polling, or a webhook when ``webhook_url`` is set."""
+    adapter = TelegramAdapter(app, build_application(app.config.telegram, request))
+    webhook = bool(app.config.telegram.webhook_url)
+    return Platform(
+        PLATFORM,
+        start=adapter.start,
+        stop=adapter.stop,
+        mount=adapter.mount if webhook else None,
+        details={"mode": "webhook" if webhook else "polling", "api": app.config.telegram.api_base_url},
+    )
