@@ -1,0 +1,496 @@
+"""The Slack adapter: respondents take surveys in a direct message with the app; admins load surveys
+and read results from Slack.
+
+Like slack-bolt's own framework adapters it is thin: the functions at the top turn Slack payloads into
+the engine's :class:`~bot.messages.Incoming` (pure, unit-tested with real payloads), the engine decides
+everything, and :mod:`adapters.slack_blocks` renders its replies as Block Kit. :class:`SlackBot` wires
+slack-bolt's :class:`~slack_bolt.async_app.AsyncApp` to both: every listener acknowledges first and works
+after the acknowledgement, in Socket Mode or behind ``POST /slack/events`` on the project's web server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters import slack_admin
+from adapters.metrics import handle_observed
+from adapters.slack_blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
+from bot.errors import StorageUnavailable
+from bot.messages import ConversationKey, Incoming, Kind, Outgoing
+from bot.responses import Status
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import App
+    from adapters.runner import Platform
+
+log = logging.getLogger("surveybot.slack")
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+EVENTS = ("app_home_opened", "app_mention", "file_shared", "message")
+"""The Events API events the app subscribes to (``message`` as ``message.im``: direct messages only)."""
+COMMANDS = ("/survey", "/survey-admin")
+
+IDLE_WAIT_S = 10.0
+"""How long :meth:`SlackBot.idle` waits for work in flight when stopping."""
+
+_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+# --- Slack payloads → the engine's incoming messages ----------------------------------------------------
+
+
+def unformat(text: str) -> str:
+    """A message's text as the user typed it: Slack's ``<mailto:…|…>`` links, mentions and escapes undone."""
+
+    def plain(link: re.Match[str]) -> str:
+        target, label = link.group(1), link.group(2)
+        if label:
+            return label
+        if target.startswith("mailto:"):
+            return target.removeprefix("mailto:")
+        if target.startswith("!"):
+            return "@" + target[1:]
+        return target
+
+    return _LINK.sub(plain, text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def message_incoming(body: Mapping[str, Any]) -> Incoming | None:
+    """A respondent's direct message (a ``message.im`` event); None for what the bot ignores: edits,
+    deletions, file shares and other subtypes, messages of bots (itself included), other channels."""
+    event = body.get("event") or {}
+    if event.get("type") != "message" or event.get("channel_type") != "im":
+        return None
+    if event.get("subtype") or event.get("bot_id") or event.get("hidden") or not event.get("user"):
+        return None
+    text = unformat(event.get("text") or "").strip()
+    if not text:
+        return None
+    return Incoming(
+        platform=PLATFORM,
+        user_id=event["user"],
+        chat_id=event.get("channel", ""),
+        text=text,
+        update_id=body.get("event_id") or event.get("client_msg_id") or event.get("ts"),
+    )
+
+
+def action_incoming(body: Mapping[str, Any], action: Mapping[str, Any]) -> Incoming | None:
+    """A pressed button (``block_actions``) as a press of the engine's button value. A button of the
+    App Home tab has no message and no channel: ``chat_id`` is then empty for the caller to fill."""
+    value = action.get("value")
+    if value is None:
+        return None
+    container = body.get("container") or {}
+    message_ts = container.get("message_ts") if container.get("type") == "message" else None
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+    return Incoming(
+        platform=PLATFORM,
+        user_id=body["user"]["id"],
+        chat_id=channel if message_ts else "",
+        button=value,
+        update_id=body.get("trigger_id") or action.get("action_ts"),
+        message_id=message_ts,
+    )
+
+
+def command_incoming(body: Mapping[str, Any], chat_id: str) -> Incoming:
+    """``/survey [SURVEY_ID]`` from anywhere, as the start command in the user's direct message."""
+    return Incoming(
+        platform=PLATFORM,
+        user_id=body["user_id"],
+        chat_id=chat_id,
+        command="start",
+        text=(body.get("text") or "").strip(),
+        update_id=body.get("trigger_id"),
+    )
+
+
+def checkbox_change(body: Mapping[str, Any], action: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The toggle values a multi-choice message showed as picked when it was last rendered (the engine's
+    selection then), and those the respondent has picked now, across all its checkbox groups."""
+    current = (body.get("state") or {}).get("values") or {}
+    shown: set[str] = set()
+    picked: set[str] = set()
+    for block in (body.get("message") or {}).get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("type") != "checkboxes":
+                continue
+            initial = {o["value"] for o in element.get("initial_options") or []}
+            shown |= initial
+            now = (current.get(block.get("block_id")) or {}).get(element.get("action_id"))
+            if block.get("block_id") == action.get("block_id"):
+                now = action
+            picked |= initial if now is None else {o["value"] for o in now.get("selected_options") or []}
+    return shown, picked
+
+
+async def reconcile(
+    handle: Callable[[Incoming], Awaitable[list[Outgoing]]], base: Incoming, shown: set[str], picked: set[str]
+) -> list[Outgoing]:
+    """Toggle the engine's multi-choice selection until it is ``picked``; return what to send: the last
+    selection (one message update), nothing when there was nothing to change, or the replies that
+    stopped it (an old question, a store outage).
+
+    Checkboxes report the whole picked set, the engine keeps toggles. ``shown`` (what the message showed
+    as picked) is the engine's selection unless a quick second click beat our last update; each toggle's
+    reply carries the engine's real selection, so a wrong guess is corrected by the next toggle.
+    """
+    engine_has, last = set(shown), list[Outgoing]()
+    for step in range(2 * len(shown | picked) + 1):
+        differ = sorted(engine_has ^ picked)
+        if not differ:
+            break
+        replies = await handle(replace(base, button=differ[0], update_id=f"{base.update_id}:{step}"))
+        selection = next((r for r in replies if r.kind is Kind.SELECTION), None)
+        if selection is None:
+            return replies
+        last = [selection]
+        engine_has = {b.value for b in selection.choices if b.selected}
+    return last
+
+
+@dataclass(frozen=True)
+class FileShared:
+    user_id: str
+    channel_id: str
+    file_id: str
+    event_id: str
+
+
+def file_shared(body: Mapping[str, Any]) -> FileShared | None:
+    """A file shared in a direct message with the app (admins upload surveys so); None elsewhere."""
+    event = body.get("event") or {}
+    channel = event.get("channel_id") or ""
+    if event.get("type") != "file_shared" or not channel.startswith("D") or not event.get("user_id"):
+        return None
+    file_id = event.get("file_id") or (event.get("file") or {}).get("id")
+    if not file_id:
+        return None
+    return FileShared(event["user_id"], channel, file_id, body.get("event_id") or event.get("event_ts", ""))
+
+
+def home_opened(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(user, their DM channel)`` when the user opens the App Home tab; None for the other tabs."""
+    event = body.get("event") or {}
+    if event.get("type") != "app_home_opened" or event.get("tab") != "home" or not event.get("user"):
+        return None
+    return event["user"], event.get("channel", "")
+
+
+def dm_link(body: Mapping[str, Any]) -> str:
+    """A link that opens the app's Messages tab, for pointers posted elsewhere."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or ""
+    app_id = body.get("api_app_id") or ""
+    if not (team and app_id):
+        return "a direct message with me"
+    return f"<slack://app?team={team}&id={app_id}&tab=messages|a direct message with me>"
+
+
+async def home_entries(app: App, user: str) -> list[HomeEntry]:
+    """The surveys offered, and where ``user`` stands with each, for the App Home tab."""
+    key = app.engine.respondent_key(PLATFORM, user)
+    entries = []
+    for survey in await app.cache.offered():
+        response = await app.responses.find(survey.id, key)
+        if response is None:
+            standing = Standing.NEW
+        elif response.status is Status.IN_PROGRESS:
+            standing = Standing.IN_PROGRESS
+        elif survey.settings.one_response_per_user:
+            standing = Standing.COMPLETED
+        else:
+            standing = Standing.COMPLETED_AGAIN
+        entries.append(HomeEntry(survey.id, survey.title, standing))
+    return entries
+
+
+# --- The bolt app ---------------------------------------------------------------------------------------
+
+_DM_NOTE = "Let's continue in {link}: I have sent you a message there."
+_MENTION = "Hello! Surveys run in {link}: open it and type `surveys`, or use `/survey` from anywhere."
+_NOT_ADMIN_UPLOAD = (
+    "Thanks, but only survey admins can load surveys here, so I have not read that file. "
+    "To answer a question, just type your answer."
+)
+_NOT_ADMIN_COMMAND = "Sorry, /survey-admin is for survey admins only."
+_ADMIN_USAGE = "Usage: `/survey-admin results SURVEY_ID` posts a survey's results in our direct messages."
+_RESULTS_COMING = "Posting the results of `{survey_id}` in our direct messages."
+
+
+class SlackBot:
+    """The Slack app of one workspace: bolt's listeners feed the engine and send what it returns."""
+
+    def __init__(self, app: App) -> None:
+        settings = app.config.slack
+        if settings.bot_token is None:
+            raise ValueError("the Slack adapter needs slack.bot_token (SLACK_BOT_TOKEN)")
+        self._app = app
+        self._token = settings.bot_token.get_secret_value()
+        self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
+        self._admins = frozenset(app.config.admins.slack)
+        self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
+        secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
+        self.bolt = AsyncApp(name="surveybot", client=self.client, signing_secret=secret, logger=log)
+        self._names: dict[str, str] = {}
+        self._dms: dict[str, str] = {}
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._socket: Any = None
+        self.bolt.event("message")(self._on_message)
+        self.bolt.event("app_home_opened")(self._on_home_opened)
+        self.bolt.event("app_mention")(self._on_mention)
+        self.bolt.event("file_shared")(self._on_file_shared)
+        self.bolt.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_action)
+        self.bolt.command("/survey")(self._on_survey)
+        self.bolt.command("/survey-admin")(self._on_survey_admin)
+
+    # --- running
+
+    def platform(self) -> Platform:
+        from adapters.runner import Platform
+
+        if self._app_token is not None:
+            return Platform(
+                PLATFORM, start=self.start_socket_mode, stop=self.stop, details={"mode": "socket"}
+            )
+        return Platform(
+            PLATFORM, stop=self.stop, mount=self.mount, details={"mode": "events-api", "path": EVENTS_PATH}
+        )
+
+    def mount(self, web: Any) -> None:
+        """Add ``POST /slack/events`` (events, interactions, slash commands) to a FastAPI app."""
+        from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        handler = AsyncSlackRequestHandler(self.bolt)
+
+        async def slack_events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        web.add_route(EVENTS_PATH, slack_events, methods=["POST"], include_in_schema=False)
+
+    async def start_socket_mode(self) -> None:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        self._socket = AsyncSocketModeHandler(self.bolt, app_token=self._app_token, logger=log)
+        await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()
+        try:
+            await self.idle()
+        except TimeoutError:
+            log.warning("stopped with %d Slack requests still in progress", len(self._busy))
+
+    async def idle(self) -> None:
+        """Wait until the work started after acknowledgements is done (a graceful stop; tests)."""
+        async with asyncio.timeout(IDLE_WAIT_S):
+            await asyncio.sleep(0.01)
+            while self._busy:
+                await asyncio.gather(*self._busy, return_exceptions=True)
+                await asyncio.sleep(0.01)
+
+    @contextlib.asynccontextmanager
+    async def _working(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._busy.add(task)
+        try:
+            yield
+        except (SlackClientError, StorageUnavailable) as exc:
+            log.warning("a Slack request was not completed: %s", exc)
+        finally:
+            self._busy.discard(task)
+
+    # --- listeners: each acknowledges first (bolt does it for events), then works
+
+    async def _on_message(self, body: dict[str, Any]) -> None:
+        incoming = message_incoming(body)
+        if incoming is None:
+            return
+        async with self._working():
+            self._dms.setdefault(incoming.user_id, incoming.chat_id)
+            await self._converse(replace(incoming, user_name=await self._name(incoming.user_id)))
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        async with self._working():
+            user = body["user"]["id"]
+            if action.get("type") == "checkboxes":
+                await self._toggle(body, action)
+                return
+            incoming = action_incoming(body, action)
+            if incoming is None:
+                return
+            if not incoming.chat_id:
+                incoming = replace(incoming, chat_id=await self._dm(user))
+            incoming = replace(incoming, user_name=await self._name(user))
+            if incoming.button and incoming.button.startswith("d:") and incoming.message_id:
+                # Submit: first make the engine's selection what the checkboxes show now.
+                shown, picked = checkbox_change(body, action)
+                replies = await reconcile(self._handle, incoming, shown, picked)
+                for reply in replies:
+                    await self._send(reply, user)
+                if any(r.kind is not Kind.SELECTION for r in replies):
+                    return
+            await self._converse(incoming)
+
+    async def _on_survey(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        user = body["user_id"]
+        if self._dms.get(user) == body.get("channel_id"):
+            await ack()
+        else:
+            await ack(text=_DM_NOTE.format(link=dm_link(body)))
+        async with self._working():
+            dm = await self._dm(user)
+            incoming = command_incoming(body, dm)
+            await self._converse(replace(incoming, user_name=await self._name(user)))
+
+    async def _on_survey_admin(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        user = body["user_id"]
+        words = (body.get("text") or "").split()
+        if user not in self._admins:
+            await ack(text=_NOT_ADMIN_COMMAND)
+            return
+        if len(words) != 2 or words[0].lower() != "results":
+            await ack(text=_ADMIN_USAGE)
+            return
+        survey_id = words[1].lower()
+        await ack(text=_RESULTS_COMING.format(survey_id=survey_id))
+        async with self._working():
+            await slack_admin.post_results(self._app, self.client, await self._dm(user), survey_id)
+
+    async def _on_home_opened(self, body: dict[str, Any]) -> None:
+        opened = home_opened(body)
+        if opened is None:
+            return
+        user, channel = opened
+        async with self._working():
+            if channel:
+                self._dms.setdefault(user, channel)
+            await self.client.views_publish(user_id=user, view=home_view(await home_entries(self._app, user)))
+
+    async def _on_mention(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel:
+            return
+        async with self._working():
+            if await self._first_delivery(user, body.get("event_id")):
+                text = _MENTION.format(link=dm_link(body))
+                await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    async def _on_file_shared(self, body: dict[str, Any], context: dict[str, Any]) -> None:
+        shared = file_shared(body)
+        if shared is None or shared.user_id == context.get("bot_user_id"):
+            return
+        async with self._working():
+            if not await self._first_delivery(shared.user_id, shared.event_id):
+                return
+            if shared.user_id not in self._admins:
+                await self.client.chat_postMessage(channel=shared.channel_id, text=_NOT_ADMIN_UPLOAD)
+                return
+            await slack_admin.load_upload(
+                self._app, self.client, self._token, shared.channel_id, shared.file_id
+            )
+
+    # --- the engine, and sending its replies
+
+    async def _converse(self, incoming: Incoming) -> list[Outgoing]:
+        replies = await self._handle(incoming)
+        for reply in replies:
+            await self._send(reply, incoming.user_id)
+        return replies
+
+    async def _handle(self, incoming: Incoming) -> list[Outgoing]:
+        return await handle_observed(self._app.engine, incoming)
+
+    async def _send(self, out: Outgoing, user: str) -> None:
+        try:
+            if out.kind is Kind.NOTICE:
+                await self.client.chat_postEphemeral(channel=out.chat_id, user=user, text=notice_text(out))
+                return
+            message = render(out)
+            if out.kind in (Kind.ANSWERED, Kind.SELECTION) and out.edit_of:
+                await self.client.chat_update(
+                    channel=out.chat_id, ts=out.edit_of, text=message.text, blocks=message.blocks
+                )
+                return
+            await self.client.chat_postMessage(
+                channel=out.chat_id,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            log.warning("Slack refused a %s message: %s", out.kind, exc.response.get("error"))
+
+    async def _toggle(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        container = body.get("container") or {}
+        base = Incoming(
+            platform=PLATFORM,
+            user_id=user,
+            user_name=await self._name(user),
+            chat_id=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
+            update_id=body.get("trigger_id") or action.get("action_ts"),
+            message_id=container.get("message_ts"),
+        )
+        shown, picked = checkbox_change(body, action)
+        for reply in await reconcile(self._handle, base, shown, picked):
+            await self._send(reply, user)
+
+    # --- look-ups
+
+    async def _name(self, user: str) -> str:
+        """The user's display name, looked up once per process."""
+        if user not in self._names:
+            try:
+                found = (await self.client.users_info(user=user)).get("user") or {}
+            except SlackApiError as exc:
+                log.warning("users.info failed: %s", exc.response.get("error"))
+                return ""
+            profile = found.get("profile") or {}
+            self._names[user] = (
+                profile.get("display_name") or profile.get("real_name") or found.get("real_name") or ""
+            ).strip() or found.get("name", "")
+        return self._names[user]
+
+    async def _dm(self, user: str) -> str:
+        """The id of the user's direct message channel with the app."""
+        if user not in self._dms:
+            opened = await self.client.conversations_open(users=user)
+            self._dms[user] = opened["channel"]["id"]
+        return self._dms[user]
+
+    async def _first_delivery(self, user: str, event_id: str | None) -> bool:
+        """False when Slack delivers an event again (a retry) that was handled already, in any process."""
+        if not event_id:
+            return True
+        sessions, key = self._app.sessions, ConversationKey(PLATFORM, f"{user}/events")
+        turn = await sessions.begin(key, event_id)
+        if turn.duplicate:
+            log.info("Slack retried event %s; handled already", event_id)
+            return False
+        await sessions.commit(key, turn, None, 1)
+        return True
+
+
+def slack_platform(app: App) -> Platform:
+    """The Slack platform for the runner: Socket Mode with an app token, else the Events API."""
+    return SlackBot(app).platform()

@@ -1,0 +1,491 @@
+"""The Slack adapter end to end, over loopback HTTP and websockets.
+
+The real slack-bolt app is served by the project's web server (``create_web_app`` under uvicorn) with
+the real stores; a local fake of Slack's Web API records every call the app makes, and Slack's side of
+the Events API is played with requests signed by the signing secret (Socket Mode: through a fake
+websocket server). Answers are read back from MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pymongo
+import pytest
+import uvicorn
+
+from adapters.bootstrap import App, open_app
+from adapters.config import AdminSettings, load_config
+from adapters.runner import configured_platforms
+from adapters.slack import SlackBot
+from adapters.web.app import create_web_app
+from bot import texts
+from bot.catalog import publish
+from bot.loader import load_file
+from tests.e2e.fake_slack import (
+    Delivery,
+    EventsApi,
+    FakeSlackWebApi,
+    FakeSocketMode,
+    SlackUser,
+    SocketModeDelivery,
+    signature,
+)
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BOT_TOKEN = "xoxb-1-e2e-bot-token"
+APP_TOKEN = "xapp-1-A0SURVEY1-e2e-app-token"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+ADMIN = "U0ADMIN01"
+
+
+@contextlib.asynccontextmanager
+async def serving(asgi: Any) -> AsyncIterator[str]:
+    """Serve ``asgi`` with uvicorn on a free loopback port, in this event loop."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", ws="none", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        for _ in range(1000):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()
+
+
+@dataclass
+class Stack:
+    app: App
+    bot: SlackBot
+    web: FakeSlackWebApi
+    delivery: Delivery
+    mongodb_uri: str
+
+    def user(self, user_id: str, name: str) -> SlackUser:
+        return SlackUser(self.web, self.delivery, user_id, name, self.bot.idle)
+
+    def responses(self, survey_id: str) -> list[dict[str, Any]]:
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(self.mongodb_uri)
+        with client:
+            db = client.get_default_database()
+            return list(db["responses"].find({"survey_id": survey_id}).sort("started_at"))
+
+
+@contextlib.asynccontextmanager
+async def product(
+    mongodb_uri: str, redis_url: str, state: Path, environ: dict[str, str]
+) -> AsyncIterator[App]:
+    config = load_config(
+        ROOT / "config.yaml",
+        environ={"MONGODB_URI": mongodb_uri, "REDIS_URL": redis_url, "SURVEYBOT_SECRET": "e2e", **environ},
+    )
+    config = config.model_copy(update={"admins": AdminSettings(slack=[ADMIN])})
+    app = await open_app(config, state, alias=f"slack-{uuid.uuid4().hex[:8]}")
+    try:
+        for file in sorted((ROOT / "surveys").glob("*.yaml")):
+            await publish(app.surveys, load_file(file))
+        yield app
+    finally:
+        await app.aclose()
+
+
+@pytest.fixture
+async def web_api() -> AsyncIterator[FakeSlackWebApi]:
+    fake = FakeSlackWebApi(BOT_TOKEN, APP_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def http(
+    web_api: FakeSlackWebApi, mongodb_test_uri: str, redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Stack, EventsApi]]:
+    environ = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": web_api.api_url,
+    }
+    async with product(mongodb_test_uri, redis_url, tmp_path, environ) as app:
+        [configured] = configured_platforms(app)
+        assert (configured.name, configured.details["mode"]) == ("slack", "events-api")
+        bot = SlackBot(app)
+        async with serving(create_web_app(app, [bot.platform()])) as url, httpx.AsyncClient() as client:
+            events = EventsApi(client, f"{url}/slack/events", SIGNING_SECRET)
+            yield Stack(app, bot, web_api, events, mongodb_test_uri), events
+            await bot.stop()
+
+
+def buttons(message: Any) -> list[str]:
+    return [
+        e["text"]["text"]
+        for b in message.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
+
+
+def checkboxes(message: Any) -> dict[str, bool]:
+    return {
+        o["text"]["text"]: o in e.get("initial_options", [])
+        for b in message.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "checkboxes"
+        for o in e["options"]
+    }
+
+
+async def test_a_respondent_takes_ice_cream_in_the_dm_with_buttons_and_text(
+    http: tuple[Stack, EventsApi],
+) -> None:
+    stack, _ = http
+    web = stack.web
+    ann = stack.user("U0ANN0001", "Ann Example")
+
+    await ann.say("start ice-cream")
+    assert web.texts(ann.dm) == [
+        "Hello Ann Example! We are interested to know which flavour of ice cream you prefer.",
+        "Which flavour of ice cream do you prefer?",
+    ]
+    assert buttons(web.history(ann.dm)[-1]) == ["Vanilla", "Chocolate", "Strawberry"]
+
+    question = await ann.press("Chocolate")
+    assert question.edits == 1 and question.text == "Which flavour of ice cream do you prefer?\n✓ Chocolate"
+    assert buttons(question) == [], "the answered question keeps no buttons"
+    assert web.texts(ann.dm)[2:] == [
+        "Great choice! Chocolate is a classic favorite.",
+        "Would you like to provide feedback on why you chose Chocolate?",
+    ]
+    assert buttons(web.history(ann.dm)[-1]) == ["Yes", "No", "Back"]
+
+    # Typed instead of pressed: the old Yes/No buttons stay, and a press on them changes nothing.
+    await ann.say("Yes, sure")
+    before = (web.texts(ann.dm), len(web.calls_to("chat.update")))
+    await ann.press("No")
+    assert ann.ephemerals() == [texts.ALREADY_ANSWERED]
+    assert (web.texts(ann.dm), len(web.calls_to("chat.update"))) == before
+
+    assert web.texts(ann.dm)[-1] == "What makes Chocolate your favourite? A sentence or two is plenty."
+    await ann.say("It is rich & creamy <3")
+    assert web.texts(ann.dm)[-2:] == [
+        "Thanks, that is good to know!",
+        "Thank you for your time, Ann Example! Your response has been recorded.",
+    ]
+    assert len(web.calls_to("users.info")) == 1, "the display name is looked up once"
+    assert all(call.ok for call in web.calls), [c for c in web.calls if not c.ok]
+
+    [stored] = stack.responses("ice-cream")
+    assert stored["status"] == "completed"
+    assert {q: a["value"] for q, a in stored["answers"].items()} == {
+        "flavour": "chocolate",
+        "wants_feedback": True,
+        "why": "It is rich & creamy <3",
+    }
+    assert (stored["respondent"]["platform"], stored["respondent"]["user_id"]) == ("slack", "U0ANN0001")
+    assert stored["respondent"]["name"] == "Ann Example"
+
+    home = await ann.open_home()
+    sections = {b["text"]["text"].split("\n")[0]: b for b in home["blocks"] if b["type"] == "section"}
+    assert "✓ Completed" in sections["*Ice cream preferences*"]["text"]["text"]
+    assert "accessory" not in sections["*Ice cream preferences*"]
+    assert sections["*CodeFest 2025 registration*"]["accessory"]["text"]["text"] == "Start"
+
+
+async def test_multi_choice_with_checkboxes_min_and_max_and_skip(http: tuple[Stack, EventsApi]) -> None:
+    stack, _ = http
+    web = stack.web
+    bob = stack.user("U0BOB0001", "Bob")
+
+    await bob.say("surveys")
+    assert buttons(web.history(bob.dm)[-1]) == [
+        "CodeFest 2025 registration",
+        "How was your visit to Northwind Coffee?",
+        "Ice cream preferences",
+    ]
+    await bob.press("How was your visit to Northwind Coffee?")
+    assert buttons(web.history(bob.dm)[-1]) == [str(n) for n in range(11)]
+    await bob.press("3")
+
+    went_wrong = web.history(bob.dm)[-1]
+    assert went_wrong.text.startswith("We are sorry your visit fell short.")
+    assert checkboxes(went_wrong) == dict.fromkeys(
+        ["Waiting time", "Taste of my drink", "Friendliness", "Cleanliness", "Price"], False
+    )
+    assert buttons(went_wrong) == ["Submit", "Back"]
+
+    await bob.press("Submit")
+    assert bob.ephemerals() == ["Please pick at least 1."]
+    await bob.tick("Waiting time")
+    await bob.tick("Price")
+    assert went_wrong.edits == 2
+    assert [label for label, on in checkboxes(went_wrong).items() if on] == ["Waiting time", "Price"]
+    await bob.tick("Price")
+    assert [label for label, on in checkboxes(went_wrong).items() if on] == ["Waiting time"]
+    await bob.press("Submit")
+    assert went_wrong.text.endswith("\n✓ Waiting time") and not buttons(went_wrong)
+    assert web.texts(bob.dm)[-2:] == [
+        "Thank you for telling us: Waiting time. We will look into it.",
+        "What is the one thing we should do better?",
+    ]
+
+    await bob.say("Faster service")
+    await bob.press("4 Quite happy")
+    ordered = web.history(bob.dm)[-1]
+    assert ordered.text == "What did you order today? Pick up to three."
+    for label in ("Tea", "Pastry", "Hot chocolate", "Sandwich or salad"):
+        await bob.tick(label)
+    await bob.press("Submit")
+    assert bob.ephemerals()[-1] == "Please pick at most 3."
+    await bob.tick("Sandwich or salad")
+    await bob.press("Submit")
+    assert ordered.text.endswith("\n✓ Tea, Hot chocolate, Pastry")
+
+    assert web.texts(bob.dm)[-1].startswith("Anything else you would like to tell us?")
+    await bob.press("Skip")
+    assert web.texts(bob.dm)[-1] == "Thank you! Every answer is read by the team of your local shop."
+    assert all(call.ok for call in web.calls), [c for c in web.calls if not c.ok]
+
+    [stored] = stack.responses("customer-feedback")
+    assert stored["status"] == "completed"
+    assert {q: a["value"] for q, a in stored["answers"].items()} == {
+        "recommend": 3,
+        "went_wrong": ["waiting_time"],
+        "improve": "Faster service",
+        "satisfaction": 4,
+        "ordered": ["tea", "hot_chocolate", "pastry"],
+    }
+    assert stored["respondent"].get("user_id") is None, "the survey is anonymous"
+
+
+async def test_slash_command_and_home_tab_continue_in_the_dm(http: tuple[Stack, EventsApi]) -> None:
+    stack, _ = http
+    web = stack.web
+    carol = stack.user("U0CAROL01", "Carol")
+
+    ack = await carol.slash("/survey", "ice-cream", channel="C0GENERAL")
+    assert "direct message" in ack["text"]
+    assert len(web.calls_to("conversations.open")) == 1
+    assert web.texts(carol.dm)[-1] == "Which flavour of ice cream do you prefer?"
+
+    home = await carol.open_home()
+    labels = [
+        b.get("accessory", {}).get("text", {}).get("text") for b in home["blocks"] if b["type"] == "section"
+    ]
+    assert labels == ["Start", "Start", "Resume"]
+    await carol.press_home("Resume")
+    assert web.texts(carol.dm)[-2:] == [
+        texts.RESUMING.format(title="Ice cream preferences"),
+        "Which flavour of ice cream do you prefer?",
+    ]
+    # In the DM itself the command needs no pointer.
+    assert await carol.slash("/survey", "", channel=carol.dm) == {}
+
+    await carol.mention("C0GENERAL")
+    assert "slack://app?team=T0001&id=A0SURVEY1&tab=messages" in carol.ephemerals()[-1]
+
+
+async def test_a_retried_event_is_answered_once(http: tuple[Stack, EventsApi]) -> None:
+    stack, _ = http
+    web = stack.web
+    dave = stack.user("U0DAVE001", "Dave")
+
+    await dave.say("start ice-cream", event_id="Ev0RETRY01")
+    posted = len(web.history(dave.dm))
+    await dave.say("start ice-cream", event_id="Ev0RETRY01", retry=1)
+    await dave.say("2", event_id="Ev0RETRY02")
+    after_answer = len(web.history(dave.dm))
+    await dave.say("2", event_id="Ev0RETRY02", retry=1)
+    await dave.say("2", event_id="Ev0RETRY02", retry=2)
+    assert posted == 2 and after_answer == 4
+    assert len(web.history(dave.dm)) == after_answer
+    [stored] = stack.responses("ice-cream")
+    assert list(stored["answers"]) == ["flavour"] and stored["path"] == ["flavour"]
+
+
+async def test_a_forged_or_stale_signature_gets_401_and_nothing_runs(http: tuple[Stack, EventsApi]) -> None:
+    stack, events = http
+    web = stack.web
+    mallory = stack.user("U0MALLORY", "Mallory")
+    body = mallory.envelope(mallory.dm_message("start ice-cream"))
+    raw = json.dumps(body).encode()
+
+    forged = await events.post(raw, "application/json", secret="not-the-signing-secret")
+    stale = await events.post(raw, "application/json", timestamp=int(time.time()) - 600)
+    now = int(time.time())
+    tampered_headers = {"X-Slack-Signature": signature(SIGNING_SECRET, now, b"{}")}
+    tampered = await events.post(raw, "application/json", timestamp=now, headers=tampered_headers)
+    assert [r.status_code for r in (forged, stale, tampered)] == [401, 401, 401]
+    await stack.bot.idle()
+    assert web.calls == [], "no call reached the Web API"
+    assert stack.responses("ice-cream") == []
+
+    signed = await events.post(raw, "application/json")
+    assert signed.status_code == 200
+    await stack.bot.idle()
+    assert web.texts(mallory.dm)[-1] == "Which flavour of ice cream do you prefer?"
+
+
+async def test_the_ack_comes_at_once_and_the_work_after_it(http: tuple[Stack, EventsApi]) -> None:
+    stack, events = http
+    web = stack.web
+    gus = stack.user("U0GUS0001", "Gus")
+    web.delays["chat.postMessage"] = 0.5  # a slow Slack: the two replies take a second
+
+    started = time.monotonic()
+    await events.event(gus.envelope(gus.dm_message("start ice-cream")))
+    acked = time.monotonic() - started
+    assert acked < 0.4 and web.texts(gus.dm) == []
+    await stack.bot.idle()
+    assert time.monotonic() - started >= 1.0
+    assert web.texts(gus.dm)[-1] == "Which flavour of ice cream do you prefer?"
+
+
+async def test_edits_deletions_bot_messages_and_channels_get_no_answer(http: tuple[Stack, EventsApi]) -> None:
+    stack, events = http
+    web = stack.web
+    hal = stack.user("U0HAL0001", "Hal")
+    typed = hal.dm_message("start ice-cream")
+    ignored = [
+        {**typed, "subtype": "message_changed", "message": {**typed, "text": "start"}, "hidden": True},
+        {**typed, "subtype": "message_deleted", "previous_message": typed, "hidden": True},
+        {**typed, "user": None, "bot_id": "B0SURVEY1", "subtype": "bot_message", "text": "Hello!"},
+        {**typed, "user": "U0BOTUSER", "bot_id": "B0SURVEY1", "text": "Which flavour?"},
+        {**typed, "channel": "C0GENERAL", "channel_type": "channel"},
+    ]
+    for event in ignored:
+        await events.event(hal.envelope(event))
+    await stack.bot.idle()
+    assert [c.method for c in web.calls if c.method != "auth.test"] == []
+    assert stack.responses("ice-cream") == []
+
+
+LUNCH = b"""id: lunch
+title: Lunch
+questions:
+  - id: dish
+    type: single_choice
+    text: Pasta or salad?
+    choices: [Pasta, Salad]
+"""
+
+BROKEN = b"""id: broken
+title: Broken
+questions:
+  - id: a
+    type: rating
+    text: Rate
+    min: 5
+    max: 1
+"""
+
+
+async def test_admins_load_surveys_and_read_results_others_are_refused(http: tuple[Stack, EventsApi]) -> None:
+    stack, _ = http
+    web = stack.web
+    admin = stack.user(ADMIN, "Alex Admin")
+    eve = stack.user("U0EVE0001", "Eve")
+
+    await eve.upload("lunch.yaml", LUNCH)
+    assert web.texts(eve.dm) == [
+        "Thanks, but only survey admins can load surveys here, so I have not read that file. "
+        "To answer a question, just type your answer."
+    ]
+    assert web.calls_to("files.info") == [] and web.calls_to("download") == []
+    assert (await eve.slash("/survey-admin", "results ice-cream"))["text"] == (
+        "Sorry, /survey-admin is for survey admins only."
+    )
+
+    await admin.upload("broken.yaml", BROKEN)
+    problems = web.history(admin.dm)[-1]
+    assert problems.text == "“broken.yaml” was not loaded: 1 problem."
+    assert "broken.yaml:7: question 'a':" in problems.blocks[1]["text"]["text"]
+
+    await admin.upload("lunch.yaml", LUNCH, event_id="Ev0UPLOAD1")
+    stored = "Stored survey `lunch` version 1, “Lunch”, 1 questions. Respondents can take it now."
+    assert web.texts(admin.dm)[-1] == stored
+    await admin.upload("lunch.yaml", LUNCH, event_id="Ev0UPLOAD1")  # Slack's retry: no second answer
+    assert web.texts(admin.dm)[-1] == stored and web.texts(admin.dm).count(stored) == 1
+
+    await eve.say("start lunch")
+    await eve.press("Salad")
+    assert web.texts(eve.dm)[-1] == "Thank you! Your response has been recorded."
+
+    ack = await admin.slash("/survey-admin", "results lunch", channel="C0GENERAL")
+    assert ack["text"] == "Posting the results of `lunch` in our direct messages."
+    summary = web.history(admin.dm)[-1]
+    assert summary.text == "Results of `lunch`:"
+    assert "Salad 1 (100%)" in summary.blocks[1]["text"]["text"]
+    uploaded = [f for f in web.files.values() if admin.dm in f.channels]
+    assert [(f.name, f.content[:8]) for f in uploaded] == [("dish.png", b"\x89PNG\r\n\x1a\n")]
+    assert all(call.ok for call in web.calls), [c for c in web.calls if not c.ok]
+
+
+@pytest.fixture
+async def socket_mode(
+    web_api: FakeSlackWebApi, mongodb_test_uri: str, redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Stack, FakeSocketMode]]:
+    server = FakeSocketMode()
+    web_api.socket_mode_url = await server.start()
+    environ = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": web_api.api_url}
+    async with product(mongodb_test_uri, redis_url, tmp_path, environ) as app:
+        bot = SlackBot(app)
+        platform = bot.platform()
+        assert platform.mount is None and platform.start is not None and platform.stop is not None
+        await platform.start()
+        try:
+            await server.connected()
+            yield Stack(app, bot, web_api, SocketModeDelivery(server), mongodb_test_uri), server
+        finally:
+            await platform.stop()
+            await server.stop()
+
+
+async def test_socket_mode_envelopes_are_acknowledged_and_answered(
+    socket_mode: tuple[Stack, FakeSocketMode],
+) -> None:
+    stack, server = socket_mode
+    web = stack.web
+    assert [c.method for c in web.calls] == ["apps.connections.open"]
+    fay = stack.user("U0FAY0001", "Fay")
+
+    started = time.monotonic()
+    await fay.say("start ice-cream", event_id="Ev0SOCKET1")
+    assert web.texts(fay.dm)[-1] == "Which flavour of ice cream do you prefer?"
+    await fay.say("start ice-cream", event_id="Ev0SOCKET1", retry=1)  # redelivered: acked, not answered
+    assert len(web.texts(fay.dm)) == 2
+    await fay.press("Vanilla")
+    await fay.say("no")
+    assert web.texts(fay.dm)[-1] == "Thank you for your time, Fay! Your response has been recorded."
+    ack = await fay.slash("/survey", "ice-cream", channel=fay.dm)
+    assert ack == {}
+    assert web.texts(fay.dm)[-1] == texts.ALREADY_COMPLETED.format(title="Ice cream preferences")
+    assert len(server.acks) == 5 and server.hellos == 1
+    assert time.monotonic() - started < 10
+
+    [stored] = stack.responses("ice-cream")
+    assert stored["status"] == "completed"
+    assert {q: a["value"] for q, a in stored["answers"].items()} == {
+        "flavour": "vanilla",
+        "wants_feedback": False,
+    }
