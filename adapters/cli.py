@@ -119,10 +119,7 @@ def load(paths: Annotated[list[Path], typer.Argument(help="Survey files or folde
                     failures += 1
                     err.print(str(exc), markup=False)
                 else:
-                    verb = "stored" if result.stored else "unchanged"
-                    out.print(
-                        f"{verb} {survey.id} version {result.survey.version} ({survey.file})", markup=False
-                    )
+                    out.print(result.line(), markup=False)
                 progress.advance(task)
         return failures
 

@@ -12,10 +12,8 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import MAX_MESSAGE_BLOCKS, code_blocks, escape, text_blocks
-from bot.catalog import publish
-from bot.errors import DefinitionError, Problem, SurveyNotFound, VersionConflict
-from bot.loader import load_text
-from bot.survey import Survey
+from bot.catalog import publish_upload
+from bot.errors import DefinitionError, SurveyNotFound, VersionConflict
 
 if TYPE_CHECKING:
     from adapters.bootstrap import App
@@ -62,17 +60,6 @@ async def download(url: str, token: str) -> bytes:
         raise FileUnreadable(str(exc)) from exc
 
 
-def read_survey(data: bytes, name: str) -> Survey:
-    """The survey in an uploaded file, as ``load_file`` reads one from disk."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        problem = Problem(name, line, f"the file is not UTF-8 text (byte {data[error.start]:#04x})")
-        raise DefinitionError([problem]) from None
-    return load_text(text, name)
-
-
 async def load_upload(app: App, client: AsyncWebClient, token: str, channel: str, file_id: str) -> None:
     """Validate an admin's uploaded survey file and store a new version of it, answering in ``channel``."""
     info = (await client.files_info(file=file_id)).get("file") or {}
@@ -98,18 +85,15 @@ async def load_upload(app: App, client: AsyncWebClient, token: str, channel: str
         await post(client, channel, f"“{name}” is larger than {MAX_UPLOAD_BYTES // 1024} KB; not loaded.")
         return
     try:
-        survey = read_survey(data, name)
+        published = await publish_upload(app.surveys, app.cache, data, name)
     except DefinitionError as exc:
         count = len(exc.problems)
         heading = f"“{name}” was not loaded: {count} problem{'s' if count != 1 else ''}."
         await post(client, channel, heading, "\n".join(str(p) for p in exc.problems))
         return
-    try:
-        published = await publish(app.surveys, survey)
     except VersionConflict as exc:
         await post(client, channel, f"“{name}” was not loaded.", str(exc))
         return
-    app.cache.forget()
     stored = published.survey
     verb = "Stored" if published.stored else "Unchanged:"
     log.info("survey %s version %s loaded from Slack (%s)", stored.id, stored.version, verb)

@@ -45,10 +45,9 @@ from adapters.config import TelegramSettings
 from adapters.metrics import handle_observed
 from adapters.runner import Platform
 from bot import texts
-from bot.catalog import publish
+from bot.catalog import publish_upload
 from bot.engine import split_command
 from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
-from bot.loader import load_text
 from bot.messages import Button, Incoming, Kind, Outgoing
 from bot.survey import QuestionType
 
@@ -499,20 +498,15 @@ class TelegramAdapter:
 
     async def _load(self, name: str, content: bytes) -> str:
         try:
-            survey = load_text(content.decode("utf-8"), name)
-            published = await publish(self.app.surveys, survey)
-        except UnicodeDecodeError:
-            return f"{name}:1: the file is not UTF-8 text"
+            published = await publish_upload(self.app.surveys, self.app.cache, content, name)
         except DefinitionError as exc:
             return "\n".join(str(problem) for problem in exc.problems)
         except VersionConflict as exc:
             return str(exc)
         except StorageUnavailable:
             return texts.UNAVAILABLE
-        self.app.cache.forget()
-        verb = "stored" if published.stored else "unchanged"
-        log.info("survey %s version %s %s from Telegram", survey.id, published.survey.version, verb)
-        return f"{verb} {survey.id} version {published.survey.version} ({name})"
+        log.info("survey loaded from Telegram: %s", published.line())
+        return published.line()
 
     async def _results(self, chat_id: int, user_id: str, survey_id: str) -> None:
         if user_id not in self.admins:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, replace
 
 from bot.errors import SurveyNotFound, VersionConflict
+from bot.loader import load_bytes
 from bot.ports import SurveyStore
 from bot.survey import Survey
 
@@ -16,6 +17,13 @@ class Published:
     """The survey as stored, with its version."""
     stored: bool
     """False when the same content was stored already and nothing changed."""
+    file: str
+    """The file that was loaded."""
+
+    def line(self) -> str:
+        """What loading did, as ``surveybot load`` prints it: ``stored ID version N (FILE)``."""
+        verb = "stored" if self.stored else "unchanged"
+        return f"{verb} {self.survey.id} version {self.survey.version} ({self.file})"
 
 
 async def publish(store: SurveyStore, survey: Survey) -> Published:
@@ -30,7 +38,7 @@ async def publish(store: SurveyStore, survey: Survey) -> Published:
     except SurveyNotFound:
         newest = None
     if newest is not None and newest.content_hash == survey.content_hash:
-        return Published(newest, stored=False)
+        return Published(newest, stored=False, file=survey.file)
     newest_version = newest.version if newest is not None and newest.version is not None else 0
     if survey.version is not None and survey.version <= newest_version:
         try:
@@ -38,7 +46,7 @@ async def publish(store: SurveyStore, survey: Survey) -> Published:
         except SurveyNotFound:
             same = None
         if same is not None and same.content_hash == survey.content_hash:
-            return Published(same, stored=False)
+            return Published(same, stored=False, file=survey.file)
         raise VersionConflict(
             f"{survey.file}: survey '{survey.id}' version {survey.version} is already stored with "
             f"different content, or is not above the newest stored version {newest_version}; "
@@ -46,7 +54,19 @@ async def publish(store: SurveyStore, survey: Survey) -> Published:
         )
     stored = replace(survey, version=survey.version if survey.version is not None else newest_version + 1)
     await store.add(stored)
-    return Published(stored, stored=True)
+    return Published(stored, stored=True, file=survey.file)
+
+
+async def publish_upload(store: SurveyStore, cache: SurveyCache, data: bytes, name: str) -> Published:
+    """Load a survey file an admin uploaded (Telegram, Slack, the HTTP API) exactly as ``surveybot load``
+    does, publish it, and let this process see it at once.
+
+    Raises :class:`DefinitionError` (nothing is stored), :class:`VersionConflict` or
+    :class:`StorageUnavailable`.
+    """
+    published = await publish(store, load_bytes(data, name))
+    cache.forget()
+    return published
 
 
 class SurveyCache:

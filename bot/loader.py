@@ -831,14 +831,11 @@ def load_text(text: str, file: str = "<survey>") -> Survey:
     return replace(survey, source=text, file=file, content_hash=_content_hash(root))
 
 
-def load_file(path: str | Path) -> Survey:
-    """The survey in the file at ``path``, named as given in problems.
+def load_bytes(data: bytes, file: str) -> Survey:
+    """The survey in an uploaded or read file's bytes (UTF-8, with or without a BOM).
 
-    Raises :class:`~bot.errors.DefinitionError` when the file is not UTF-8 or breaks the format, and
-    :class:`OSError` when it cannot be read.
+    Raises :class:`~bot.errors.DefinitionError` when the bytes are not UTF-8 or break the format.
     """
-    file = str(path)
-    data = Path(path).read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -846,3 +843,12 @@ def load_file(path: str | Path) -> Survey:
         problem = Problem(file, line, f"the file is not UTF-8 text (byte {data[error.start]:#04x})")
         raise DefinitionError([problem]) from None
     return load_text(text, file)
+
+
+def load_file(path: str | Path) -> Survey:
+    """The survey in the file at ``path``, named as given in problems.
+
+    Raises :class:`~bot.errors.DefinitionError` when the file is not UTF-8 or breaks the format, and
+    :class:`OSError` when it cannot be read.
+    """
+    return load_bytes(Path(path).read_bytes(), str(path))

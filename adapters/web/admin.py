@@ -21,9 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.bootstrap import App
 from adapters.charts import render_charts
 from adapters.export import csv_lines, export_table, json_chunks
-from bot.catalog import publish
-from bot.errors import DefinitionError, NotFound, Problem, SurveyNotFound, VersionConflict
-from bot.loader import load_text
+from bot.catalog import publish_upload
+from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
 from bot.responses import Response as StoredResponse
 from bot.results import SurveySummary, summarize, summary_text
@@ -377,16 +376,6 @@ def summary_out(summary: SurveySummary) -> SummaryOut:
     )
 
 
-def decode_upload(data: bytes, file: str) -> str:
-    """The uploaded YAML text; raises DefinitionError, as the CLI's loader does, for non-UTF-8 bytes."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        problem = Problem(file, line, f"the file is not UTF-8 text (byte {data[error.start]:#04x})")
-        raise DefinitionError([problem]) from None
-
-
 # --- the router ---------------------------------------------------------------------------------------
 
 _bearer = HTTPBearer(
@@ -518,8 +507,7 @@ def admin_router(app: App, token: str) -> APIRouter:
         if len(data) > MAX_UPLOAD:
             raise HTTPException(413, f"a survey file may have at most {MAX_UPLOAD} bytes")
         try:
-            survey = load_text(decode_upload(data, filename), filename)
-            published = await publish(app.surveys, survey)
+            published = await publish_upload(app.surveys, app.cache, data, filename)
         except DefinitionError as error:
             count = len(error.problems)
             body = Problems(
@@ -529,7 +517,6 @@ def admin_router(app: App, token: str) -> APIRouter:
             return JSONResponse(body.model_dump(), status_code=422)
         except VersionConflict as error:
             raise HTTPException(409, str(error)) from None
-        app.cache.forget()
         if not published.stored:
             response.status_code = 200
         stored = published.survey

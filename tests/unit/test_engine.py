@@ -12,8 +12,9 @@ import pytest
 
 from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot import texts
-from bot.catalog import SurveyCache, publish
+from bot.catalog import SurveyCache, publish, publish_upload
 from bot.engine import Engine
+from bot.errors import DefinitionError
 from bot.loader import load_text
 from bot.messages import Incoming, Kind, Outgoing
 from bot.responses import Status, respondent_key
@@ -462,3 +463,17 @@ async def test_replies_of_every_picked_choice_and_none_after_skip() -> None:
     assert texts_of(out)[:3] == ["Meow.", "Woof.", "Noted: Cat, Dog, Fish."]
     out = await h.say("/skip")
     assert texts_of(out) == ["Done?"]
+
+
+async def test_an_uploaded_file_is_published_and_offered_at_once() -> None:
+    h = Harness()
+    h.cache = SurveyCache(h.surveys, newest_ttl=3600)
+    h.engine = Engine(h.cache, h.responses, h.sessions, SECRET)
+    assert texts_of(await h.say("/surveys")) == [texts.NO_SURVEYS]
+    published = await publish_upload(h.surveys, h.cache, ("\ufeff" + ICE_CREAM).encode(), "up.yaml")
+    assert published.line() == "stored ice-cream version 1 (up.yaml)"
+    assert question(await h.say("/start ice-cream")).question_id == "flavour"
+    again = await publish_upload(h.surveys, h.cache, ICE_CREAM.encode(), "again.yaml")
+    assert again.line() == "unchanged ice-cream version 1 (again.yaml)"
+    with pytest.raises(DefinitionError, match=r"bad\.yaml:2: the file is not UTF-8 text"):
+        await publish_upload(h.surveys, h.cache, b"id: x\ntitle: \xff\n", "bad.yaml")

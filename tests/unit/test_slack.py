@@ -33,12 +33,12 @@ from adapters.slack import (
     reconcile,
     unformat,
 )
-from adapters.slack_admin import read_survey, trusted_file_url
+from adapters.slack_admin import trusted_file_url
 from adapters.slack_blocks import Standing, render
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
 from bot.errors import DefinitionError
-from bot.loader import load_text
+from bot.loader import load_bytes, load_text
 from bot.messages import Incoming, Kind, Outgoing
 from bot.responses import respondent_key
 
@@ -533,7 +533,7 @@ def test_the_bot_token_goes_only_to_slacks_file_hosts() -> None:
 
 
 def test_an_uploaded_file_is_read_like_a_file_on_disk() -> None:
-    assert read_survey(("\ufeff" + ICE_CREAM).encode(), "ice-cream.yaml").id == "ice-cream"
+    assert load_bytes(("\ufeff" + ICE_CREAM).encode(), "ice-cream.yaml").id == "ice-cream"
     with pytest.raises(DefinitionError) as refused:
-        read_survey(b"id: x\ntitle: \xff\n", "x.yaml")
+        load_bytes(b"id: x\ntitle: \xff\n", "x.yaml")
     assert [str(p) for p in refused.value.problems] == ["x.yaml:2: the file is not UTF-8 text (byte 0xff)"]
