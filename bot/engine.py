@@ -420,13 +420,15 @@ class Engine:
                 await self._list_surveys(ctx, texts.PICK_SURVEY)
                 return
         survey_id = survey_id.strip().lower()
-        if survey_id not in {s.id for s in await self._surveys.offered()}:
+        key = self._key(ctx)
+        is_offered = survey_id in {s.id for s in await self._surveys.offered()}
+        existing = await self._responses.find(survey_id, key)
+        if not is_offered and (existing is None or existing.status is Status.COMPLETED):
+            # Archived or unknown: nothing new begins, but a response in progress may be finished.
             await self._list_surveys(ctx, texts.UNKNOWN_SURVEY.format(survey_id=survey_id))
             return
-        newest = await self._surveys.get(survey_id)
-        key = self._key(ctx)
-        existing = await self._responses.find(survey_id, key)
         if existing is None or existing.status is Status.COMPLETED:
+            newest = await self._surveys.get(survey_id)
             if existing is not None and newest.settings.one_response_per_user:
                 ctx.say(texts.ALREADY_COMPLETED.format(title=newest.title))
                 return
@@ -470,7 +472,7 @@ class Engine:
     async def _list_surveys(self, ctx: _Context, heading: str) -> None:
         offered = await self._surveys.offered()
         if not offered:
-            ctx.say(texts.NO_SURVEYS)
+            ctx.say(texts.NO_SURVEYS if heading == texts.PICK_SURVEY else f"{heading}\n{texts.NO_SURVEYS}")
             return
         lines = [heading, *(f"{i}. {s.title} (/start {s.id})" for i, s in enumerate(offered, 1))]
         buttons = tuple(Button(s.title, f"/start {s.id}") for s in offered)

@@ -477,3 +477,15 @@ async def test_an_uploaded_file_is_published_and_offered_at_once() -> None:
     assert again.line() == "unchanged ice-cream version 1 (again.yaml)"
     with pytest.raises(DefinitionError, match=r"bad\.yaml:2: the file is not UTF-8 text"):
         await publish_upload(h.surveys, h.cache, b"id: x\ntitle: \xff\n", "bad.yaml")
+
+
+async def test_an_archived_survey_is_not_begun_but_one_in_progress_can_be_finished(h: Harness) -> None:
+    await h.say("/start ice-cream")
+    await h.surveys.set_archived("ice-cream", True)
+    h.cache.forget()
+    out = await h.say("/start ice-cream", user="newcomer")
+    assert out[0].text.startswith(texts.UNKNOWN_SURVEY.format(survey_id="ice-cream"))
+    out = await h.say("/start ice-cream")
+    assert out[0].text == texts.RESUMING.format(title="Ice cream preferences")
+    await h.say("2")
+    assert "Thank you for your time" in (await h.say("no"))[-1].text
