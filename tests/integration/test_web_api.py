@@ -484,7 +484,11 @@ async def test_versions_archive_and_get(server: Server, admin: httpx.AsyncClient
     assert archived.json() == {"id": "coffee", "archived": True}
     assert (await admin.get("/chat/surveys")).json() == []
     async with respondent(server, "coffee", f"new-{uuid.uuid4().hex[:8]}") as (_, hello):
-        assert texts(hello) == ["There are no surveys to take right now."]
+        assert texts(hello) == [
+            "There is no survey called “coffee”.\nThere are no surveys to take right now."
+        ]
+    async with respondent(server, "coffee", user) as (_, hello):
+        assert texts(hello)[-1] == "What do you drink?", "a response in progress can still be finished"
     listed = (await admin.get("/api/surveys")).json()
     assert [(s["id"], s["archived"], s["in_progress"]) for s in listed] == [("coffee", True, 1)]
     assert len((await admin.get("/api/surveys/coffee/responses")).json()) == 1, "its data stays"
@@ -517,7 +521,9 @@ async def test_bad_frames_and_respondent_ids(server: Server) -> None:
             await connection.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     async with respondent(server, "coffee", f"bad-{uuid.uuid4().hex[:8]}") as (who, hello):
-        assert texts(hello) == ["There are no surveys to take right now."]
+        assert texts(hello) == [
+            "There is no survey called “coffee”.\nThere are no surveys to take right now."
+        ]
         await who.connection.send("{not json")
         [error] = await who.turn()
         assert error["type"] == "error" and error["error"].startswith("bad frame: ")
