@@ -12,6 +12,7 @@ from pathlib import Path
 from adapters.config import Config, respondent_secret
 from bot.catalog import SurveyCache
 from bot.engine import Engine
+from bot.messages import ConversationKey
 from bot.ports import ResponseStore, SessionStore, SurveyStore
 
 STATE_DIR = Path("var")
@@ -30,6 +31,21 @@ class App:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     """Readiness checks by store name (``/readyz``): each raises StorageUnavailable when it fails."""
+
+    async def first_delivery(self, platform: str, user_id: str, update_id: str | None) -> bool:
+        """False when a platform delivers again an update that was handled already, in any process.
+
+        For what platforms ask of the adapters themselves (admin uploads and commands, mentions); the
+        engine does the same for respondents' messages. The update id is remembered as long as those.
+        """
+        if not update_id:
+            return True
+        key = ConversationKey(platform, f"{user_id}/admin")
+        turn = await self.sessions.begin(key, update_id)
+        if turn.duplicate:
+            return False
+        await self.sessions.commit(key, turn, None, 1)
+        return True
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):

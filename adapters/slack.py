@@ -26,7 +26,7 @@ from adapters import slack_admin
 from adapters.metrics import handle_observed
 from adapters.slack_blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
 from bot.errors import StorageUnavailable
-from bot.messages import ConversationKey, Incoming, Kind, Outgoing
+from bot.messages import Incoming, Kind, Outgoing
 from bot.responses import Status
 
 if TYPE_CHECKING:
@@ -480,15 +480,10 @@ class SlackBot:
 
     async def _first_delivery(self, user: str, event_id: str | None) -> bool:
         """False when Slack delivers an event again (a retry) that was handled already, in any process."""
-        if not event_id:
+        if await self._app.first_delivery(PLATFORM, user, event_id):
             return True
-        sessions, key = self._app.sessions, ConversationKey(PLATFORM, f"{user}/events")
-        turn = await sessions.begin(key, event_id)
-        if turn.duplicate:
-            log.info("Slack retried event %s; handled already", event_id)
-            return False
-        await sessions.commit(key, turn, None, 1)
-        return True
+        log.info("Slack retried event %s; handled already", event_id)
+        return False
 
 
 def slack_platform(app: App) -> Platform:

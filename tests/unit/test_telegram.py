@@ -658,6 +658,7 @@ async def test_an_admin_upload_is_loaded(h: Harness) -> None:
     assert [c.method for c in calls] == ["getFile", "sendMessage"]
     assert calls[-1].params["text"] == "stored lunch version 1 (lunch.yaml)"
     assert [s.id for s in await h.app.surveys.list_newest()] == ["ice-cream", "lunch"]
+    assert await h.send(DOCUMENT_UPDATE) == [], "a webhook retry of the same update is handled once"
     again = await h.send({**DOCUMENT_UPDATE, "update_id": 2})
     assert again[-1].params["text"] == "unchanged lunch version 1 (lunch.yaml)"
     started = await h.say("/start lunch")
