@@ -243,7 +243,15 @@ def pid_alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+    if stat.rpartition(")")[2].split()[:1] != ["Z"]:
+        return True
+    # A zombie leader: dead once it can be reaped. Our own child is reaped here, and until then it is
+    # still exiting (its other threads may run on); someone else's is theirs to reap.
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return reaped != pid
 
 
 def _is_our_server(pid: int, name: str, port: int) -> bool:

@@ -39,6 +39,13 @@ def process_gone(pid: int) -> bool:
     return False
 
 
+def proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"
+
+
 def mongo_client(uri: str) -> MongoClient[dict[str, Any]]:
     import pymongo
 
@@ -118,7 +125,7 @@ def test_persistent_services_keep_data_across_restart_and_stop_for_real(
     other.start()
     assert pids(other) == second
     other.stop()
-    assert all(process_gone(pid) for pid in second.values()), second
+    assert all(process_gone(pid) for pid in second.values()), {p: proc_state(p) for p in second.values()}
     assert not list((tmp_path / "var" / "run").glob("*.pid"))
 
 
