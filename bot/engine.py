@@ -111,9 +111,9 @@ class Engine:
             log.info("duplicate update %s from %s ignored", msg.update_id, key.platform)
             return []
         ctx = _Context(msg, turn.session)
-        if turn.session is not None:
-            ctx.ttl = await self._ttl_of(turn.session)
         try:
+            if turn.session is not None:
+                ctx.ttl = await self._ttl_of(turn.session)
             await self._dispatch(ctx)
         except StorageUnavailable as exc:
             log.warning("store unavailable while handling a %s message: %s", key.platform, exc)

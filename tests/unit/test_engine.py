@@ -489,3 +489,13 @@ async def test_an_archived_survey_is_not_begun_but_one_in_progress_can_be_finish
     assert out[0].text == texts.RESUMING.format(title="Ice cream preferences")
     await h.say("2")
     assert "Thank you for your time" in (await h.say("no"))[-1].text
+
+
+async def test_an_outage_while_reading_the_survey_releases_the_lock(h: Harness) -> None:
+    await h.say("/start ice-cream")
+    h.cache = SurveyCache(h.surveys)  # a process that has not read the survey yet
+    h.engine = Engine(h.cache, h.responses, h.sessions, SECRET)
+    h.surveys.fail = True
+    assert texts_of(await h.say("2")) == [texts.UNAVAILABLE]
+    h.surveys.fail = False
+    assert question(await h.say("2")).question_id == "wants_feedback"
