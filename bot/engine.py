@@ -311,7 +311,7 @@ class Engine:
             self._emit("answer_saved", ctx.msg.platform)
         values = response.values()
         if ctx.msg.button is not None and ctx.msg.message_id is not None:
-            shown = answers.display(question, value)
+            shown = answers.display(question, value) if value is not None else texts.SKIPPED
             ctx.out.append(
                 Outgoing(
                     chat_id=ctx.msg.chat_id,

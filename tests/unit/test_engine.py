@@ -280,7 +280,8 @@ async def test_skip_only_optional_questions() -> None:
         out = await h.say(answer)
     assert question(out).question_id == "why_low"
     assert [b.value for b in question(out).actions] == ["/back", "/skip"]
-    out = await h.say("/skip")
+    out = await h.press("/skip", message_id="m7")
+    assert out[0].kind is Kind.ANSWERED and out[0].text == "What went wrong?\n✓ (skipped)"
     assert question(out).question_id == "stars"
     response = await h.response("everything")
     assert response.path[-1] == "why_low" and "why_low" not in response.answers  # type: ignore[attr-defined]
