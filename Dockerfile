@@ -38,5 +38,7 @@ COPY config.yaml ./
 
 USER surveybot
 EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 ENTRYPOINT ["surveybot"]
 CMD ["run"]
