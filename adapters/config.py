@@ -140,11 +140,16 @@ def respondent_secret(config: Config, state_dir: Path) -> bytes:
     if config.respondent_secret is not None:
         return config.respondent_secret.get_secret_value().encode()
     file = state_dir / "respondent-secret"
-    if not file.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        file.write_text(secrets.token_hex(32), encoding="ascii")
-        file.chmod(0o600)
-    return file.read_text(encoding="ascii").strip().encode()
+    try:
+        if not file.exists():
+            state_dir.mkdir(parents=True, exist_ok=True)
+            file.write_text(secrets.token_hex(32), encoding="ascii")
+            file.chmod(0o600)
+        return file.read_text(encoding="ascii").strip().encode()
+    except OSError as exc:
+        raise ConfigError(
+            f"SURVEYBOT_SECRET is not set and {file} cannot be kept ({exc.strerror}); set SURVEYBOT_SECRET"
+        ) from exc
 
 
 def _lookup(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:

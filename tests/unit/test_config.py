@@ -63,3 +63,11 @@ def test_the_respondent_secret_is_kept_stable(tmp_path: Path) -> None:
     assert (tmp_path / "respondent-secret").stat().st_mode & 0o077 == 0
     from_env = load_config(ROOT / "config.yaml", environ={"SURVEYBOT_SECRET": "s3cret"})
     assert respondent_secret(from_env, tmp_path) == b"s3cret"
+
+
+def test_without_a_secret_and_nowhere_to_keep_one_start_up_says_what_to_set(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("", encoding="utf-8")
+    config = load_config(ROOT / "config.yaml", environ={})
+    with pytest.raises(ConfigError, match="set SURVEYBOT_SECRET"):
+        respondent_secret(config, blocked / "var")
