@@ -196,6 +196,30 @@ async def bench_real(respondents: int, concurrency: int, mongodb_uri: str, redis
         disconnect_mongo("bench")
 
 
+async def bench_redis_only(respondents: int, concurrency: int, redis_url: str) -> Result:
+    """Real Redis, surveys and responses in memory: what the process costs without the MongoDB server."""
+    from adapters.redis_store import RedisSessionStore, redis_from_url
+
+    client = redis_from_url(redis_url)
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    engine = await build(
+        InMemorySurveyStore(), InMemoryResponseStore(), RedisSessionStore(client, prefix=prefix)
+    )
+    try:
+        await drive(engine, 20, 20)
+        seconds, latencies = await drive(engine, respondents, concurrency)
+        return Result(
+            "real Redis, MongoDB ports in memory (the process without the MongoDB server)",
+            len(latencies),
+            seconds,
+            latencies,
+        )
+    finally:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            await client.delete(key)
+        await client.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,15 +234,17 @@ def main() -> None:
     if args.stores in ("real", "both"):
         mongodb_uri, redis_url = os.environ.get("MONGODB_URI"), os.environ.get("REDIS_URL")
         if mongodb_uri and redis_url:
-            asyncio.run(bench_real(args.respondents, args.concurrency, mongodb_uri, redis_url)).print()
+            run_real(args.respondents, args.concurrency, mongodb_uri, redis_url)
         else:
             from adapters.services import EmbeddedServices
 
             with EmbeddedServices(ROOT, persistent=False) as services:
-                result = asyncio.run(
-                    bench_real(args.respondents, args.concurrency, services.mongodb_uri, services.redis_url)
-                )
-            result.print()
+                run_real(args.respondents, args.concurrency, services.mongodb_uri, services.redis_url)
+
+
+def run_real(respondents: int, concurrency: int, mongodb_uri: str, redis_url: str) -> None:
+    asyncio.run(bench_real(respondents, concurrency, mongodb_uri, redis_url)).print()
+    asyncio.run(bench_redis_only(respondents, concurrency, redis_url)).print()
 
 
 if __name__ == "__main__":
