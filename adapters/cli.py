@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from adapters.config import Config, load_config
 from adapters.services import EmbeddedServices, ServiceError
 from bot.errors import ConfigError, DefinitionError, StorageUnavailable, VersionConflict
 from bot.survey import Survey
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import App
 
 T = TypeVar("T")
 
@@ -51,7 +54,7 @@ def _config() -> Config:
     return config
 
 
-def _with_app(config: Config, work: Callable[..., Awaitable[T]]) -> T:
+def _with_app(config: Config, work: Callable[[App], Awaitable[T]]) -> T:
     from adapters.bootstrap import open_app
 
     async def main() -> T:
@@ -108,13 +111,13 @@ def load(paths: Annotated[list[Path], typer.Argument(help="Survey files or folde
     config = _config()
     surveys, refused = _read_surveys(paths)
 
-    async def store(app: object) -> int:
+    async def store(app: App) -> int:
         failures = 0
         with Progress(console=err, transient=True, disable=len(surveys) < 5) as progress:
             task = progress.add_task("loading", total=len(surveys))
             for survey in surveys:
                 try:
-                    result = await publish(app.surveys, survey)  # type: ignore[attr-defined]
+                    result = await publish(app.surveys, survey)
                 except VersionConflict as exc:
                     failures += 1
                     err.print(str(exc), markup=False)
@@ -133,11 +136,11 @@ def list_surveys() -> None:
     """The stored surveys: newest version and response counts."""
     from bot.responses import Status
 
-    async def listing(app: object) -> Table:
+    async def listing(app: App) -> Table:
         table = Table("id", "title", "version", "in progress", "completed", "archived")
-        for survey in await app.surveys.list_newest(include_archived=True):  # type: ignore[attr-defined]
-            counts = await app.responses.count(survey.id)  # type: ignore[attr-defined]
-            offered = {s.id for s in await app.surveys.list_newest()}  # type: ignore[attr-defined]
+        offered = {s.id for s in await app.surveys.list_newest()}
+        for survey in await app.surveys.list_newest(include_archived=True):
+            counts = await app.responses.count(survey.id)
             table.add_row(
                 survey.id,
                 survey.title,
@@ -167,8 +170,8 @@ def chat(
     user = user_id or getpass.getuser()
     first = f"/start {survey_id}" if survey_id else "/start"
 
-    async def talk(app: object) -> None:
-        console = ConsoleChat(app.engine, user, name or user)  # type: ignore[attr-defined]
+    async def talk(app: App) -> None:
+        console = ConsoleChat(app.engine, user, name or user)
         await console.run(first, prompt=sys.stdin.isatty())
 
     _with_app(config, talk)
@@ -199,8 +202,8 @@ def results(
     from bot.errors import SurveyNotFound
     from bot.results import summarize, summary_text
 
-    async def report(app: object) -> str:
-        cache, responses = app.cache, app.responses  # type: ignore[attr-defined]
+    async def report(app: App) -> str:
+        cache, responses = app.cache, app.responses
         summary = await summarize(cache, responses, survey_id)
         if csv_file is not None:
             table = await export_table(cache, responses, survey_id)
