@@ -57,6 +57,7 @@ T = TypeVar("T")
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 PLATFORM = "telegram"
+KEYBOARDS_REMEMBERED = 10_000
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -176,8 +177,9 @@ def chunks(text: str, size: int = MAX_TEXT) -> list[str]:
     return [*parts, text]
 
 
-async def render(bot: Any, message: Outgoing) -> None:
-    """Send (or edit) ``message`` in its chat; an edit replaces the message named by ``edit_of``."""
+async def render(bot: Any, message: Outgoing) -> int | None:
+    """Send (or edit) ``message`` in its chat; an edit replaces the message named by ``edit_of``.
+    Returns the id of the message sent (its last part), None for an edit or a failed send."""
     chat_id = int(message.chat_id)
     edited = int(message.edit_of) if message.edit_of is not None else None
     if edited is not None and message.kind is Kind.SELECTION:
@@ -186,19 +188,22 @@ async def render(bot: Any, message: Outgoing) -> None:
             lambda: bot.edit_message_reply_markup(chat_id, edited, reply_markup=markup),
             "editMessageReplyMarkup",
         )
-        return
+        return None
     if edited is not None and message.kind is Kind.ANSWERED:
         text = chunks(message.text)[0]
         await deliver(lambda: bot.edit_message_text(text, chat_id, edited), "editMessageText")
-        return
-    await send_text(bot, chat_id, text_of(message), keyboard(message))
+        return None
+    return await send_text(bot, chat_id, text_of(message), keyboard(message))
 
 
-async def send_text(bot: Any, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+async def send_text(
+    bot: Any, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> int | None:
     *head, last = chunks(text)
     for part in head:
         await deliver(lambda part=part: bot.send_message(chat_id, part), "sendMessage")  # type: ignore[misc]
-    await deliver(lambda: bot.send_message(chat_id, last, reply_markup=markup), "sendMessage")
+    sent = await deliver(lambda: bot.send_message(chat_id, last, reply_markup=markup), "sendMessage")
+    return None if sent is None else int(sent.message_id)
 
 
 async def deliver(call: Callable[[], Awaitable[T]], what: str, attempts: int = ATTEMPTS) -> T | None:
@@ -315,6 +320,7 @@ class TelegramAdapter:
         self._ready = asyncio.Lock()
         self._initialized = False
         self._startup: asyncio.Task[None] | None = None
+        self._keyboards: dict[int, int] = {}  # chat id -> the message whose keyboard is still on show
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self._on_error)
 
@@ -432,10 +438,32 @@ class TelegramAdapter:
                 await deliver(lambda: query.answer(notice or None), "answerCallbackQuery")
                 replies = [m for m in replies if m.kind is not Kind.NOTICE]
             for message in replies:
-                await render(self.bot, message)
+                await self._render(message)
         finally:
             if query is not None and not answered:
                 await deliver(query.answer, "answerCallbackQuery")
+
+    async def _render(self, message: Outgoing) -> None:
+        """Render ``message``; a new question also takes the keyboard off the one before it, which was
+        answered by typing (a press edits its own message). Remembered in this process only: elsewhere a
+        press on the old keyboard is answered "already answered"."""
+        chat = int(message.chat_id)
+        answered = message.kind is Kind.ANSWERED and message.edit_of is not None
+        if answered and self._keyboards.get(chat) == int(str(message.edit_of)):
+            del self._keyboards[chat]
+        sent = await render(self.bot, message)
+        if message.kind is not Kind.QUESTION or sent is None:
+            return
+        old = self._keyboards.pop(chat, None)
+        if old is not None:
+            await deliver(
+                lambda: self.bot.edit_message_reply_markup(chat, old, reply_markup=None),
+                "editMessageReplyMarkup",
+            )
+        if message.choices or message.actions:
+            self._keyboards[chat] = sent
+            if len(self._keyboards) > KEYBOARDS_REMEMBERED:
+                del self._keyboards[next(iter(self._keyboards))]
 
     async def _replies(self, update: Update) -> list[Outgoing]:
         chat, user, message = update.effective_chat, update.effective_user, update.message

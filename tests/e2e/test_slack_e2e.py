@@ -179,12 +179,18 @@ async def test_a_respondent_takes_ice_cream_in_the_dm_with_buttons_and_text(
     ]
     assert buttons(web.history(ann.dm)[-1]) == ["Yes", "No", "Back"]
 
-    # Typed instead of pressed: the old Yes/No buttons stay, and a press on them changes nothing.
+    # Typed instead of pressed: the next question takes the buttons off the Yes/No one, and a press
+    # that was already on its way changes nothing.
+    _, late_press = ann.press_payload("No")
     await ann.say("Yes, sure")
     before = (web.texts(ann.dm), len(web.calls_to("chat.update")))
-    await ann.press("No")
+    await ann.delivery.interaction(late_press)
+    await ann.settle()
     assert ann.ephemerals() == [texts.ALREADY_ANSWERED]
     assert (web.texts(ann.dm), len(web.calls_to("chat.update"))) == before
+    yes_no = web.history(ann.dm)[3]
+    assert yes_no.text == "Would you like to provide feedback on why you chose Chocolate?"
+    assert yes_no.edits == 1 and buttons(yes_no) == [], "answered by typing, it keeps no buttons"
 
     assert web.texts(ann.dm)[-1] == "What makes Chocolate your favourite? A sentence or two is plenty."
     await ann.say("It is rich & creamy <3")

@@ -799,3 +799,17 @@ async def test_a_refused_token_turns_the_adapter_off_without_stopping_the_proces
     assert [c.method for c in request.calls] == ["getMe"]
     assert any("refused the bot token" in r.message for r in caplog.records)
     await adapter.stop()
+
+
+async def test_a_typed_answer_takes_the_keyboard_off_the_question_it_answered(h: Harness) -> None:
+    started = await h.say("/start ice-cream")
+    asked = started[-1]
+    assert asked.method == "sendMessage" and "reply_markup" in asked.params
+    typed = await h.say("2")
+    removed = [c for c in typed if c.method == "editMessageReplyMarkup"]
+    assert len(removed) == 1 and removed[0].params.get("reply_markup") is None
+    assert removed[0].params["message_id"] == 501, "the flavour question (500 was the welcome)"
+    # A question answered with its own button is edited in place; nothing else is stripped.
+    [yes_no] = [c for c in typed if c.method == "sendMessage" and "reply_markup" in c.params]
+    pressed = await h.press(yes_no.params["reply_markup"]["inline_keyboard"][0][1]["callback_data"], 503)
+    assert [c.method for c in pressed] == ["answerCallbackQuery", "editMessageText", "sendMessage"]

@@ -240,6 +240,14 @@ class SlackUser:
 
     async def press(self, label: str) -> Message:
         """Press the button labelled ``label`` on the newest message in the DM that has one."""
+        message, payload = self.press_payload(label)
+        await self.delivery.interaction(payload)
+        await self.settle()
+        return message
+
+    def press_payload(self, label: str) -> tuple[Message, dict[str, Any]]:
+        """The message with the button labelled ``label``, and the interaction a press on it sends
+        (to send later, or twice, as a slow client would)."""
         message = self.web.last_message(self.dm, lambda m: _button(m, label) is not None)
         block, button = _button(message, label)  # type: ignore[misc]
         action = {
@@ -249,9 +257,7 @@ class SlackUser:
             "value": button["value"],
             "type": "button",
         }
-        await self.delivery.interaction(self._message_interaction(message, action))
-        await self.settle()
-        return message
+        return message, self._message_interaction(message, action)
 
     async def tick(self, label: str) -> Message:
         """Tick (or untick) the checkbox option ``label`` on the newest message with checkboxes."""
