@@ -347,7 +347,7 @@ class Engine:
         ctx.out.append(self._ask(ctx, survey, question, ctx.values))
 
     async def _finish(self, ctx: _Context, survey: Survey, response: Response) -> None:
-        kept = {qid: response.answers[qid] for qid in response.path if qid in response.answers}
+        kept = response.answers_on_path()
         ctx.session = None
         try:
             await self._responses.complete(response.id, response.revision, kept, self._clock())

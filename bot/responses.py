@@ -66,9 +66,14 @@ class Response:
     """Copied from the survey's settings: a completed response then holds the respondent's only slot."""
     revision: int = 0
 
+    def answers_on_path(self) -> dict[str, Answer]:
+        """The answers of the questions on the path, in path order: what a completed response keeps
+        (answers that ``back`` left off the path are not part of it)."""
+        return {qid: self.answers[qid] for qid in self.path if qid in self.answers}
+
     def values(self) -> dict[str, AnswerValue]:
-        """The answers that are on the path: what expressions and placeholders see."""
-        return {qid: self.answers[qid].value for qid in self.path if qid in self.answers}
+        """The values of the answers on the path: what expressions and placeholders see."""
+        return {qid: answer.value for qid, answer in self.answers_on_path().items()}
 
 
 @dataclass(frozen=True)

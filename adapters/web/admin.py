@@ -337,43 +337,15 @@ def response_out(response: StoredResponse) -> ResponseOut:
         completed_at=response.completed_at,
         path=list(response.path),
         answers={
-            qid: AnswerOut(value=response.answers[qid].value, at=response.answers[qid].at)
-            for qid in response.path
-            if qid in response.answers
+            qid: AnswerOut(value=answer.value, at=answer.at)
+            for qid, answer in response.answers_on_path().items()
         },
     )
 
 
 def summary_out(summary: SurveySummary) -> SummaryOut:
-    return SummaryOut(
-        survey_id=summary.survey_id,
-        title=summary.title,
-        version=summary.version,
-        started=summary.started,
-        completed=summary.completed,
-        in_progress=summary.in_progress,
-        completion_rate=summary.completion_rate,
-        questions=[
-            QuestionSummaryOut(
-                id=q.id,
-                type=q.type.value,
-                text=q.text,
-                answered=q.answered,
-                skipped=q.skipped,
-                reached=q.reached,
-                dropped=q.dropped,
-                drop_off_rate=q.drop_off_rate,
-                counts=[CountOut(value=c.value, label=c.label, count=c.count) for c in q.counts],
-                mean=q.mean,
-                median=q.median,
-                nps=q.nps,
-                promoters=q.promoters,
-                passives=q.passives,
-                detractors=q.detractors,
-            )
-            for q in summary.questions
-        ],
-    )
+    """The summary as the API answers it: the same fields, read off the dataclasses (derived rates too)."""
+    return SummaryOut.model_validate(summary, from_attributes=True)
 
 
 # --- the router ---------------------------------------------------------------------------------------
