@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.errors import (
     DuplicateResponse,
@@ -26,7 +27,17 @@ from bot.errors import (
     VersionConflict,
 )
 from bot.messages import ConversationKey
-from bot.responses import Answer, Response, Session, Status, Turn, response_slot, stored_time
+from bot.responses import (
+    APPLIED_KEPT,
+    Answer,
+    Response,
+    Session,
+    Status,
+    Ticks,
+    Turn,
+    response_slot,
+    stored_time,
+)
 from bot.survey import Survey
 
 
@@ -40,7 +51,7 @@ class _Switch:
 
     def _check(self) -> None:
         if self.fail:
-            raise StorageUnavailable(f"{type(self).__name__} is failing on purpose")
+            raise StorageUnavailable(f"{type(self).__name__} is failing on purpose", sent=False)
 
 
 class InMemorySurveyStore(_Switch):
@@ -130,9 +141,23 @@ class InMemoryResponseStore(_Switch):
         ]
         return max(open_, key=lambda r: r.updated_at, default=None)
 
-    def _current(self, response_id: str, revision: int) -> Response:
+    async def find_by_update(self, respondent_key: str, update_id: str) -> Response | None:
+        self._check()
+        mine = [
+            r
+            for r in self._responses.values()
+            if r.respondent.key == respondent_key and update_id in r.applied
+        ]
+        return max(mine, key=lambda r: r.updated_at, default=None)
+
+    def _current(self, response_id: str, revision: int, update_id: str | None = None) -> Response:
         response = self._responses.get(response_id)
-        if response is None or response.status is not Status.IN_PROGRESS or response.revision != revision:
+        if (
+            response is None
+            or response.status is not Status.IN_PROGRESS
+            or response.revision != revision
+            or (update_id is not None and update_id in response.applied)
+        ):
             raise StaleResponse(f"response '{response_id}' is not in progress at revision {revision}")
         return response
 
@@ -147,42 +172,63 @@ class InMemoryResponseStore(_Switch):
         self._responses[new.id] = new
         return new
 
+    def _change(self, old: Response, update_id: str | None, **changes: Any) -> Response:
+        """``old`` with ``changes``, the next revision, and ``update_id`` among the applied ones."""
+        applied = old.applied if update_id is None else (*old.applied, update_id)[-APPLIED_KEPT:]
+        return self._write(
+            old,
+            dataclasses.replace(
+                old,
+                updated_at=stored_time(datetime.now(UTC)),
+                revision=old.revision + 1,
+                applied=applied,
+                **changes,
+            ),
+        )
+
     async def record(
-        self, response_id: str, revision: int, question_id: str, answer: Answer | None
+        self,
+        response_id: str,
+        revision: int,
+        question_id: str,
+        answer: Answer | None,
+        update_id: str | None = None,
     ) -> Response:
         self._check()
-        old = self._current(response_id, revision)
+        old = self._current(response_id, revision, update_id)
         answers = dict(old.answers)
         if answer is None:
             answers.pop(question_id, None)
         else:
             answers[question_id] = _answer(answer)
-        return self._write(
-            old,
-            dataclasses.replace(
-                old,
-                answers=answers,
-                path=(*old.path, question_id),
-                updated_at=stored_time(datetime.now(UTC)),
-                revision=revision + 1,
-            ),
+        return self._change(
+            old, update_id, answers=answers, path=(*old.path, question_id), ticks=None, paused=False
         )
 
     async def rewind(
-        self, response_id: str, revision: int, path: tuple[str, ...], clear_answers: bool = False
+        self,
+        response_id: str,
+        revision: int,
+        path: tuple[str, ...],
+        clear_answers: bool = False,
+        update_id: str | None = None,
     ) -> Response:
         self._check()
-        old = self._current(response_id, revision)
-        return self._write(
-            old,
-            dataclasses.replace(
-                old,
-                answers={} if clear_answers else old.answers,
-                path=tuple(path),
-                updated_at=stored_time(datetime.now(UTC)),
-                revision=revision + 1,
-            ),
-        )
+        old = self._current(response_id, revision, update_id)
+        answers = {} if clear_answers else old.answers
+        return self._change(old, update_id, answers=answers, path=tuple(path), ticks=None, paused=False)
+
+    async def mark(
+        self,
+        response_id: str,
+        revision: int,
+        ticks: Ticks | None,
+        paused: bool,
+        update_id: str | None = None,
+    ) -> Response:
+        self._check()
+        old = self._current(response_id, revision, update_id)
+        return self._change(old, update_id, ticks=ticks, paused=paused)
 
     async def complete(
         self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
@@ -198,6 +244,8 @@ class InMemoryResponseStore(_Switch):
                 completed_at=stored_time(completed_at),
                 updated_at=stored_time(completed_at),
                 revision=revision + 1,
+                ticks=None,
+                paused=False,
             ),
         )
 
@@ -226,9 +274,9 @@ class InMemoryResponseStore(_Switch):
 
 
 class InMemorySessionStore(_Switch):
-    """Sessions, seen update ids and respondent locks, with the Redis store's time-to-lives."""
+    """Sessions, handled update ids and respondent locks, with the Redis store's time-to-lives."""
 
-    def __init__(self, lock_ttl_ms: int = 10_000, wait_s: float = 5.0, dedupe_ttl_s: int = 2 * 86400) -> None:
+    def __init__(self, lock_ttl_ms: int = 6_000, wait_s: float = 5.0, dedupe_ttl_s: int = 2 * 86400) -> None:
         self.lock_ttl_ms = lock_ttl_ms
         self.wait_s = wait_s
         self.dedupe_ttl_s = dedupe_ttl_s
@@ -249,6 +297,10 @@ class InMemorySessionStore(_Switch):
         for seen in [s for s, expires in self._seen.items() if expires <= now]:
             del self._seen[seen]
 
+    def _session(self, key: ConversationKey, now: float) -> Session | None:
+        stored = self._sessions.get(key)
+        return stored[0] if stored is not None and stored[1] > now else None
+
     async def begin(self, key: ConversationKey, update_id: str | None) -> Turn:
         self._check()
         deadline = time.monotonic() + self.wait_s
@@ -256,16 +308,12 @@ class InMemorySessionStore(_Switch):
             now = time.monotonic()
             self._purge(now)
             if update_id is not None and self._seen.get((key.platform, update_id), now) > now:
-                return Turn(token="", duplicate=True)
+                return Turn(token="", duplicate=True, session=self._session(key, now))
             held = self._locks.get(key)
             if held is None or held[1] <= now:
                 token = secrets.token_hex(8)
                 self._locks[key] = (token, now + self.lock_ttl_ms / 1000)
-                if update_id is not None:
-                    self._seen[key.platform, update_id] = now + self.dedupe_ttl_s
-                stored = self._sessions.get(key)
-                session = stored[0] if stored is not None and stored[1] > now else None
-                return Turn(token=token, session=session)
+                return Turn(token=token, session=self._session(key, now))
             if now >= deadline:
                 raise RespondentBusy(f"respondent {key} stayed busy for {self.wait_s} s")
             released = self._released.setdefault(key, asyncio.Event())
@@ -285,21 +333,30 @@ class InMemorySessionStore(_Switch):
             released.set()
         return True
 
-    async def commit(self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int) -> None:
+    async def commit(
+        self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int, update_id: str | None
+    ) -> bool:
         self._check()
         if ttl <= 0:
             raise ValueError(f"a session's time-to-live must be positive, not {ttl}")
-        if turn.duplicate or not self._release(key, turn):
-            return  # our lock expired: whoever holds it now owns the session
+        if turn.duplicate:
+            return True
+        now = time.monotonic()
+        if update_id is not None:
+            self._seen[key.platform, update_id] = now + self.dedupe_ttl_s
+        if not self._release(key, turn):
+            # Our lock expired: keep our session only if no newer one was stored meanwhile.
+            stored = self._session(key, now)
+            if session is not None and (stored is None or stored.revision < session.revision):
+                self._sessions[key] = (session, now + ttl)
+            return False
         if session is None:
             self._sessions.pop(key, None)
         else:
-            self._sessions[key] = (session, time.monotonic() + ttl)
+            self._sessions[key] = (session, now + ttl)
+        return True
 
-    async def abort(self, key: ConversationKey, turn: Turn, update_id: str | None) -> None:
-        self._check()
+    async def abort(self, key: ConversationKey, turn: Turn) -> None:
         if turn.duplicate:
             return
         self._release(key, turn)
-        if update_id is not None:
-            self._seen.pop((key.platform, update_id), None)

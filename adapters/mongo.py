@@ -4,7 +4,8 @@ each query with the collection of their connection alias, in a worker thread.
 The ``slot`` of a response (unique, sparse) is what keeps one response in progress per survey and
 respondent, and one completed one when ``one_per_user``: ``{survey}|{respondent}|open`` while in progress,
 ``{survey}|{respondent}|done`` once completed, absent for a completed response that need not be alone.
-Every write to a response is one conditional ``findAndModify`` on its id, status and revision.
+Every write to a response is one conditional ``findAndModify`` on its id, status and revision (and, when
+it answers a platform update, on that update not being among the response's ``applied`` ones).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import builtins
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -23,7 +25,7 @@ from mongoengine import fields
 from mongoengine.connection import ConnectionFailure as MongoEngineConnectionFailure
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
 from bot.errors import (
     DuplicateResponse,
@@ -34,7 +36,17 @@ from bot.errors import (
     VersionConflict,
 )
 from bot.loader import load_text
-from bot.responses import Answer, AnswerValue, Respondent, Response, Status, response_slot, stored_time
+from bot.responses import (
+    APPLIED_KEPT,
+    Answer,
+    AnswerValue,
+    Respondent,
+    Response,
+    Status,
+    Ticks,
+    response_slot,
+    stored_time,
+)
 from bot.survey import Survey
 
 Document = dict[str, Any]
@@ -86,6 +98,9 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
     one_per_user = fields.BooleanField(required=True, default=True)
     revision = fields.IntField(required=True, default=0)
     slot = fields.StringField()
+    applied = fields.ListField(fields.StringField())
+    ticks = fields.DictField()
+    paused = fields.BooleanField(default=False)
 
     meta: ClassVar[dict[str, Any]] = {
         "collection": "responses",
@@ -98,14 +113,28 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
     }
 
 
-def connect_mongo(uri: str, alias: str = "default", timeout_ms: int = 3000) -> None:
-    """Register the connection ``alias`` to ``uri`` (whose path names the database)."""
+def connect_mongo(
+    uri: str,
+    alias: str = "default",
+    timeout_ms: int = 3000,
+    write_concern: str = "majority",
+    journal: bool = True,
+    max_pool_size: int = 32,
+) -> None:
+    """Register the connection ``alias`` to ``uri`` (whose path names the database).
+
+    Every write is acknowledged only once ``write_concern`` members have it and, with ``journal``, once
+    it is in the journal: what the respondent is told was saved survives a crash of the server.
+    """
     mongoengine.connect(
         host=uri,
         alias=alias,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=timeout_ms,
+        w=int(write_concern) if write_concern.isdigit() else write_concern,
+        journal=journal,
+        maxPoolSize=max_pool_size,
         tz_aware=False,
         uuidRepresentation="standard",
     )
@@ -153,7 +182,16 @@ def _response(raw: Document) -> Response:
         completed_at=stored_time(completed_at) if completed_at is not None else None,
         one_per_user=bool(raw.get("one_per_user", True)),
         revision=int(raw.get("revision", 0)),
+        applied=tuple(raw.get("applied") or ()),
+        ticks=_ticks(raw.get("ticks")),
+        paused=bool(raw.get("paused", False)),
     )
+
+
+def _ticks(raw: Any) -> Ticks | None:
+    if not raw:
+        return None
+    return Ticks(str(raw["q"]), tuple(int(i) for i in raw.get("x", ())))
 
 
 def _ensure_indexes(document: type[mongoengine.Document], collection: Collection[Document]) -> None:
@@ -164,10 +202,14 @@ def _ensure_indexes(document: type[mongoengine.Document], collection: Collection
 
 
 class _MongoStore:
+    """Runs each call in ``executor`` (sized like the connection pool, so calls wait for a connection in
+    its queue rather than in the driver), or in asyncio's default executor."""
+
     _document: type[mongoengine.Document]
 
-    def __init__(self, alias: str = "default") -> None:
+    def __init__(self, alias: str = "default", executor: Executor | None = None) -> None:
         self.alias = alias
+        self._executor = executor
 
     def _collection(self) -> Collection[Document]:
         collection: Collection[Document] = mongoengine.get_db(self.alias)[
@@ -182,7 +224,7 @@ class _MongoStore:
             return call(self._collection())
 
         try:
-            return await asyncio.to_thread(work)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
         except DuplicateKeyError as error:
             keys = set((error.details or {}).get("keyPattern") or {})
             if "slot" in keys or "_id" in keys:
@@ -190,7 +232,10 @@ class _MongoStore:
             if "version" in keys:
                 raise VersionConflict(str(error)) from error
             raise StorageUnavailable(str(error)) from error
-        except (PyMongoError, MongoEngineConnectionFailure) as error:
+        except (ServerSelectionTimeoutError, MongoEngineConnectionFailure) as error:
+            # No server could be selected: the request never left, so a write was not applied.
+            raise StorageUnavailable(f"MongoDB ({self.alias}): {error}", sent=False) from error
+        except PyMongoError as error:
             raise StorageUnavailable(f"MongoDB ({self.alias}): {error}") from error
 
     async def ensure_indexes(self) -> None:
@@ -204,8 +249,8 @@ class _MongoStore:
 class MongoSurveyStore(_MongoStore):
     _document = SurveyDocument
 
-    def __init__(self, alias: str = "default") -> None:
-        super().__init__(alias)
+    def __init__(self, alias: str = "default", executor: Executor | None = None) -> None:
+        super().__init__(alias, executor)
         self._parsed: dict[tuple[str, int], Survey] = {}
         self._parsed_ids: set[str] = set()
 
@@ -322,6 +367,8 @@ class MongoResponseStore(_MongoStore):
             one_per_user=response.one_per_user,
             revision=response.revision,
             slot=response_slot(response),
+            applied=list(response.applied),
+            paused=response.paused,
         )
         document.validate()
         raw: Document = document.to_mongo().to_dict()
@@ -357,12 +404,28 @@ class MongoResponseStore(_MongoStore):
         )
         return _response(raw) if raw is not None else None
 
-    async def _update(self, response_id: str, revision: int, update: Document | list[Document]) -> Response:
+    async def find_by_update(self, respondent_key: str, update_id: str) -> Response | None:
+        raw = await self._run(
+            lambda responses: responses.find_one(
+                {"respondent.key": respondent_key, "applied": update_id}, sort=[("updated_at", DESCENDING)]
+            )
+        )
+        return _response(raw) if raw is not None else None
+
+    async def _update(
+        self,
+        response_id: str,
+        revision: int,
+        update: Document | list[Document],
+        update_id: str | None = None,
+    ) -> Response:
+        query: Document = {"_id": response_id, "status": Status.IN_PROGRESS.value, "revision": revision}
+        if update_id is not None and isinstance(update, dict):
+            query["applied"] = {"$ne": update_id}
+            update.setdefault("$push", {})["applied"] = {"$each": [update_id], "$slice": -APPLIED_KEPT}
         raw = await self._run(
             lambda responses: responses.find_one_and_update(
-                {"_id": response_id, "status": Status.IN_PROGRESS.value, "revision": revision},
-                update,
-                return_document=ReturnDocument.AFTER,
+                query, update, return_document=ReturnDocument.AFTER
             )
         )
         if raw is None:
@@ -370,27 +433,57 @@ class MongoResponseStore(_MongoStore):
         return _response(raw)
 
     async def record(
-        self, response_id: str, revision: int, question_id: str, answer: Answer | None
+        self,
+        response_id: str,
+        revision: int,
+        question_id: str,
+        answer: Answer | None,
+        update_id: str | None = None,
     ) -> Response:
         field = f"answers.{_field_name(question_id)}"
         update: Document = {
-            "$set": {"updated_at": datetime.now(UTC)},
+            "$set": {"updated_at": datetime.now(UTC), "paused": False},
+            "$unset": {"ticks": ""},
             "$push": {"path": question_id},
             "$inc": {"revision": 1},
         }
         if answer is None:
-            update["$unset"] = {field: ""}
+            update["$unset"][field] = ""
         else:
             update["$set"][field] = _answer_doc(answer)
-        return await self._update(response_id, revision, update)
+        return await self._update(response_id, revision, update, update_id)
 
     async def rewind(
-        self, response_id: str, revision: int, path: tuple[str, ...], clear_answers: bool = False
+        self,
+        response_id: str,
+        revision: int,
+        path: tuple[str, ...],
+        clear_answers: bool = False,
+        update_id: str | None = None,
     ) -> Response:
-        changes: Document = {"path": list(path), "updated_at": datetime.now(UTC)}
+        changes: Document = {"path": list(path), "updated_at": datetime.now(UTC), "paused": False}
         if clear_answers:
             changes["answers"] = {}
-        return await self._update(response_id, revision, {"$set": changes, "$inc": {"revision": 1}})
+        update: Document = {"$set": changes, "$unset": {"ticks": ""}, "$inc": {"revision": 1}}
+        return await self._update(response_id, revision, update, update_id)
+
+    async def mark(
+        self,
+        response_id: str,
+        revision: int,
+        ticks: Ticks | None,
+        paused: bool,
+        update_id: str | None = None,
+    ) -> Response:
+        update: Document = {
+            "$set": {"updated_at": datetime.now(UTC), "paused": paused},
+            "$inc": {"revision": 1},
+        }
+        if ticks is None:
+            update["$unset"] = {"ticks": ""}
+        else:
+            update["$set"]["ticks"] = {"q": _field_name(ticks.question_id), "x": list(ticks.choices)}
+        return await self._update(response_id, revision, update, update_id)
 
     async def complete(
         self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
@@ -404,6 +497,8 @@ class MongoResponseStore(_MongoStore):
             "updated_at": {"$literal": completed_at},
             "revision": {"$add": ["$revision", 1]},
             "slot": {"$cond": ["$one_per_user", done, "$$REMOVE"]},
+            "ticks": "$$REMOVE",
+            "paused": {"$literal": False},
         }
         return await self._update(response_id, revision, [{"$set": stage}])
 

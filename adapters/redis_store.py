@@ -2,12 +2,14 @@
 
 Keys: ``{prefix}:s:{platform}:{user}`` the session (compact JSON, with its time-to-live),
 ``{prefix}:l:{platform}:{user}`` the respondent's lock (a random token, expiring after ``lock_ttl_ms``
-should its holder die), ``{prefix}:u:{platform}:{update}`` a handled update id (for dedupe).
+should its holder die), ``{prefix}:u:{platform}:{update}`` a handled update id (for dedupe), set only
+once the update is handled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -22,37 +24,58 @@ from bot.errors import RespondentBusy, StorageUnavailable
 from bot.messages import ConversationKey
 from bot.responses import Session, Turn
 
-# KEYS: lock, session[, update]. ARGV: token, lock ttl (ms), update ttl (s).
-# Returns {2} for a duplicate update, {0, pttl of the lock} when it is taken, {1, session or nil}.
+# Every script may run twice (a client retry after a timeout, both reaching the server once it resumes):
+# each is written so that running it again with the same token changes nothing more.
+
+# KEYS: lock, session[, update]. ARGV: token, lock ttl (ms).
+# Returns {2, session or nil} for an update handled before, {0, pttl of the lock} when someone else holds
+# it, {1, session or nil} when the lock is ours (taken now, or by an earlier run of this same call).
 _BEGIN = """
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {2} end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {0, redis.call('PTTL', KEYS[1])}
-end
-if KEYS[3] then redis.call('SET', KEYS[3], '1', 'EX', ARGV[3]) end
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {2, redis.call('GET', KEYS[2])} end
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {1, redis.call('GET', KEYS[2])}
 """
 
-# KEYS: lock, session. ARGV: token, session JSON ('' deletes it), ttl (ms). Returns 1 if the lock was ours.
+# KEYS: lock, session[, update]. ARGV: token, session JSON ('' deletes it), ttl (ms), update ttl (s),
+# the session's revision. The update is marked handled whatever happened to the lock: the work is done.
+# Returns 1 when the lock was ours (or this commit ran already), 2 when the lock was lost and the stored
+# session, older than ours or missing, was replaced by ours, 0 when the lock was lost and a newer
+# session is stored (left as it is).
 _COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[2])
-else
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+local function mark()
+  if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[4]) end
 end
-redis.call('DEL', KEYS[1])
-return 1
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  mark()
+  if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if KEYS[3] and redis.call('GET', KEYS[3]) == ARGV[1] then return 1 end
+mark()
+if ARGV[2] == '' then return 0 end
+local stored = redis.call('GET', KEYS[2])
+if stored then
+  local ok, data = pcall(cjson.decode, stored)
+  if ok and type(data) == 'table' and type(data.n) == 'number' and data.n >= tonumber(ARGV[5]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 2
 """
 
-# KEYS: lock[, update]. ARGV: token.
+# KEYS: lock. ARGV: token.
 _ABORT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if KEYS[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
 _FAILURES = (RedisError, OSError)  # redis' ConnectionError and TimeoutError are RedisErrors
+ABORT_WAIT_S = 0.5
+"""How long an abort waits for Redis before leaving the release to the background."""
 
 
 def encode_session(session: Session) -> str:
@@ -87,15 +110,20 @@ def decode_session(raw: bytes | str) -> Session | None:
         return None
 
 
-def redis_from_url(url: str) -> redis.asyncio.Redis:
-    """A client with short timeouts and few retries: an outage must not stall a conversation."""
-    return redis.asyncio.Redis.from_url(
+def redis_from_url(url: str, max_connections: int = 200, pool_wait_s: float = 3.0) -> redis.asyncio.Redis:
+    """A client with short timeouts and one retry (every script is safe to run twice), whose pool of at
+    most ``max_connections`` makes a caller wait up to ``pool_wait_s`` for a free connection rather than
+    fail: under load messages queue briefly instead of being told to try again."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=pool_wait_s,
         socket_connect_timeout=2,
         socket_timeout=2,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
     )
+    return redis.asyncio.Redis.from_pool(pool)  # which the client then closes with itself
 
 
 class RedisSessionStore:
@@ -103,7 +131,7 @@ class RedisSessionStore:
         self,
         client: redis.asyncio.Redis,
         prefix: str = "sb",
-        lock_ttl_ms: int = 10_000,
+        lock_ttl_ms: int = 6_000,
         wait_s: float = 5.0,
         dedupe_ttl_s: int = 2 * 86400,
     ) -> None:
@@ -115,6 +143,7 @@ class RedisSessionStore:
         self._begin = client.register_script(_BEGIN)
         self._commit = client.register_script(_COMMIT)
         self._abort = client.register_script(_ABORT)
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisSessionStore:
@@ -122,6 +151,9 @@ class RedisSessionStore:
         return cls(redis_from_url(url), **options)
 
     async def aclose(self) -> None:
+        for task in list(self._releasing):
+            task.cancel()
+        await asyncio.gather(*self._releasing, return_exceptions=True)
         await self.client.aclose()
 
     async def ping(self) -> None:
@@ -149,38 +181,76 @@ class RedisSessionStore:
         pause = 0.005
         while True:
             try:
-                reply = await self._begin(keys=keys, args=[token, self.lock_ttl_ms, self.dedupe_ttl_s])
+                reply = await self._begin(keys=keys, args=[token, self.lock_ttl_ms])
             except _FAILURES as error:
+                # The script may still run once Redis answers: the lock it takes is released for us.
+                self._release_later(keys[0], token)
                 raise StorageUnavailable(f"Redis: {error}") from error
+            except asyncio.CancelledError:
+                self._release_later(keys[0], token)
+                raise
             if reply[0] == 2:
-                return Turn(token="", duplicate=True)
+                return Turn(token="", duplicate=True, session=_session(reply[1]))
             if reply[0] == 1:
-                return Turn(token=token, session=decode_session(reply[1]) if reply[1] is not None else None)
+                return Turn(token=token, session=_session(reply[1]))
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RespondentBusy(f"respondent {key} stayed busy for {self.wait_s} s")
             await asyncio.sleep(min(pause, left, max(int(reply[1]), 1) / 1000))
             pause = min(pause * 2, 0.1)
 
-    async def commit(self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int) -> None:
+    async def commit(
+        self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int, update_id: str | None
+    ) -> bool:
         if ttl <= 0:
             raise ValueError(f"a session's time-to-live must be positive, not {ttl}")
         if turn.duplicate:
-            return
-        data = encode_session(session) if session is not None else ""
-        try:
-            # Returns 0 when our lock expired: whoever holds it now owns the session, so nothing is written.
-            await self._commit(keys=self._keys(key), args=[turn.token, data, ttl * 1000])
-        except _FAILURES as error:
-            raise StorageUnavailable(f"Redis: {error}") from error
-
-    async def abort(self, key: ConversationKey, turn: Turn, update_id: str | None) -> None:
-        if turn.duplicate:
-            return
-        keys = self._keys(key)[:1]
+            return True
+        keys = self._keys(key)
         if update_id is not None:
             keys.append(self._update_key(key, update_id))
+        data = encode_session(session) if session is not None else ""
+        revision = session.revision if session is not None else -1
         try:
-            await self._abort(keys=keys, args=[turn.token])
+            done = await self._commit(
+                keys=keys, args=[turn.token, data, ttl * 1000, self.dedupe_ttl_s, revision]
+            )
         except _FAILURES as error:
+            self._release_later(keys[0], turn.token)
             raise StorageUnavailable(f"Redis: {error}") from error
+        except asyncio.CancelledError:
+            self._release_later(keys[0], turn.token)
+            raise
+        return int(done) == 1
+
+    async def abort(self, key: ConversationKey, turn: Turn) -> None:
+        if turn.duplicate:
+            return
+        lock = self._keys(key)[0]
+        try:
+            await asyncio.wait_for(self._abort(keys=[lock], args=[turn.token]), ABORT_WAIT_S)
+        except (*_FAILURES, TimeoutError):
+            self._release_later(lock, turn.token)
+
+    def _release_later(self, lock: str, token: str) -> None:
+        """Keep releasing a lock we may hold, in the background, while it lasts: after an outage the
+        respondent is not kept waiting for its expiry. Not done after the first success: a script of ours
+        still queued in a stalled server may take the lock after that, and releasing a token that is no
+        longer there changes nothing."""
+
+        async def release() -> None:
+            deadline = time.monotonic() + self.lock_ttl_ms / 1000
+            pause = 0.1
+            while time.monotonic() < deadline:
+                await asyncio.sleep(pause)
+                with contextlib.suppress(*_FAILURES):
+                    await self._abort(keys=[lock], args=[token])
+                pause = min(pause * 2, 1.0)
+
+        task = asyncio.get_running_loop().create_task(release())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+
+def _session(raw: bytes | str | None) -> Session | None:
+    return decode_session(raw) if raw is not None else None

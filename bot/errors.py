@@ -67,7 +67,15 @@ class StaleResponse(SurveyBotError):
 
 
 class StorageUnavailable(SurveyBotError):
-    """MongoDB or Redis could not be reached. Adapters wrap driver errors into this."""
+    """MongoDB or Redis could not be reached. Adapters wrap driver errors into this.
+
+    ``sent`` is False when the request is known never to have reached the server (none could be
+    selected or connected to): a write that failed so was not applied. Otherwise it may have been.
+    """
+
+    def __init__(self, message: str = "", *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class RespondentBusy(StorageUnavailable):

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.messages import ConversationKey
-from bot.responses import Answer, Response, Session, Status, Turn
+from bot.responses import Answer, Response, Session, Status, Ticks, Turn
 from bot.survey import Survey
 
 
@@ -35,7 +35,12 @@ class SurveyStore(Protocol):
 
 
 class ResponseStore(Protocol):
-    """Responses. Writes are conditional on the revision the caller read, so none is applied twice."""
+    """Responses. Writes are conditional on the revision the caller read, so none is applied twice.
+
+    A write given an ``update_id`` records it in :attr:`Response.applied` in the same operation, and is
+    refused (:class:`bot.errors.StaleResponse`) when that update was applied already: a redelivery is
+    recognised from the response itself, whatever Redis remembers.
+    """
 
     async def create(self, response: Response) -> Response:
         """Insert a new in-progress response.
@@ -53,18 +58,46 @@ class ResponseStore(Protocol):
     async def find_in_progress(self, respondent_key: str) -> Response | None:
         """The respondent's most recently updated response in progress, of any survey."""
 
+    async def find_by_update(self, respondent_key: str, update_id: str) -> Response | None:
+        """The respondent's response whose recent writes include ``update_id``, if any."""
+
     async def record(
-        self, response_id: str, revision: int, question_id: str, answer: Answer | None
+        self,
+        response_id: str,
+        revision: int,
+        question_id: str,
+        answer: Answer | None,
+        update_id: str | None = None,
     ) -> Response:
-        """Append ``question_id`` to the path with ``answer`` (None: skipped, any old answer removed).
+        """Append ``question_id`` to the path with ``answer`` (None: skipped, any old answer removed);
+        the ticks are cleared and the response is no longer paused.
 
         Raises :class:`bot.errors.StaleResponse` unless the response is in progress at ``revision``.
         """
 
     async def rewind(
-        self, response_id: str, revision: int, path: tuple[str, ...], clear_answers: bool = False
+        self,
+        response_id: str,
+        revision: int,
+        path: tuple[str, ...],
+        clear_answers: bool = False,
+        update_id: str | None = None,
     ) -> Response:
-        """Replace the path by a prefix of it (``back``), or by nothing with answers cleared (``restart``).
+        """Replace the path by a prefix of it (``back``), or by nothing with answers cleared (``restart``);
+        the ticks are cleared and the response is no longer paused.
+
+        Raises :class:`bot.errors.StaleResponse` unless the response is in progress at ``revision``.
+        """
+
+    async def mark(
+        self,
+        response_id: str,
+        revision: int,
+        ticks: Ticks | None,
+        paused: bool,
+        update_id: str | None = None,
+    ) -> Response:
+        """Save the conversation's own state: the choices ticked so far, and whether it is paused.
 
         Raises :class:`bot.errors.StaleResponse` unless the response is in progress at ``revision``.
         """
@@ -89,17 +122,29 @@ class ResponseStore(Protocol):
 
 
 class SessionStore(Protocol):
-    """Conversation state, update dedupe and the per-respondent lock: Redis in production."""
+    """A cache of each conversation, the handled update ids and the per-respondent lock: Redis in
+    production. The lock is a lease that only spares work: every write to a response is fenced by its
+    revision, so a turn that outlives its lock cannot overwrite a newer one.
+
+    Every method is safe to call again after a failure that left its effect unknown.
+    """
 
     async def begin(self, key: ConversationKey, update_id: str | None) -> Turn:
         """Take the respondent's lock (waiting for another process to finish) and read the session.
 
-        When ``update_id`` was seen before, return a turn with ``duplicate=True`` and no lock held.
-        Raises :class:`bot.errors.RespondentBusy` when the lock cannot be had in time.
+        When ``update_id`` was handled before (see :meth:`commit`), return a turn with
+        ``duplicate=True``, no lock held (and the stored session). Nothing is marked: an update whose
+        handler dies leaves only a lock that expires soon. Raises :class:`bot.errors.RespondentBusy`
+        when the lock cannot be had in time.
         """
 
-    async def commit(self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int) -> None:
-        """Save the session (None deletes it) with a time-to-live in seconds, and release the lock."""
+    async def commit(
+        self, key: ConversationKey, turn: Turn, session: Session | None, ttl: int, update_id: str | None
+    ) -> bool:
+        """Mark ``update_id`` handled, save the session (None deletes it) with a time-to-live in seconds
+        and release the lock. When the lock was lost meanwhile, the session is not written and False is
+        returned (the next message rebuilds it from the response)."""
 
-    async def abort(self, key: ConversationKey, turn: Turn, update_id: str | None) -> None:
-        """Release the lock and forget ``update_id``, so that a redelivery is handled afresh."""
+    async def abort(self, key: ConversationKey, turn: Turn) -> None:
+        """Release the lock without marking anything, so that a redelivery is handled afresh. When the
+        store cannot be reached, the release is retried in the background while the lock lasts."""

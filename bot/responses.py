@@ -43,6 +43,18 @@ def respondent_key(secret: bytes, platform: str, user_id: str) -> str:
     return hmac.new(secret, f"{platform}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+APPLIED_KEPT = 20
+"""How many recent update ids a response remembers: far more than a platform redelivers at once."""
+
+
+@dataclass(frozen=True)
+class Ticks:
+    """The choices (indexes) ticked on multi-choice ``question_id``, saved with the response."""
+
+    question_id: str
+    choices: tuple[int, ...] = ()
+
+
 @dataclass(frozen=True)
 class Response:
     """One respondent's answers to one version of a survey.
@@ -65,6 +77,13 @@ class Response:
     one_per_user: bool = True
     """Copied from the survey's settings: a completed response then holds the respondent's only slot."""
     revision: int = 0
+    applied: tuple[str, ...] = ()
+    """The platform update ids of the most recent writes (at most :data:`APPLIED_KEPT`, oldest first): a
+    redelivered update that already changed the response is recognised from MongoDB alone."""
+    ticks: Ticks | None = None
+    """The choices ticked so far on the multi-choice question being asked, not yet submitted."""
+    paused: bool = False
+    """The respondent said ``stop``: typed text is not taken as an answer until ``start``."""
 
     def answers_on_path(self) -> dict[str, Answer]:
         """The answers of the questions on the path, in path order: what a completed response keeps
@@ -78,10 +97,12 @@ class Response:
 
 @dataclass(frozen=True)
 class Session:
-    """What Redis keeps between two messages of a respondent: a pointer into MongoDB, plus toggles.
+    """What Redis keeps between two messages of a respondent: a cache of where the response stands.
 
-    Losing it loses nothing but ``selection`` (multi-choice toggles not yet submitted) and ``paused``:
-    the engine rebuilds it from the in-progress response.
+    It is stamped with the response's ``revision``; every write is conditional on that revision, so a
+    stale session is found out by the write (or by a button of another question) and rebuilt from the
+    response in MongoDB, which decides. Losing it loses nothing: ``selection`` and ``paused`` are saved
+    with the response too.
     """
 
     survey_id: str
@@ -92,6 +113,21 @@ class Session:
     selection: tuple[int, ...] = ()
     paused: bool = False
 
+    @classmethod
+    def of(cls, response: Response, question_id: str) -> Session:
+        """The session of ``response``, waiting for ``question_id``."""
+        ticks = response.ticks
+        selection = ticks.choices if ticks is not None and ticks.question_id == question_id else ()
+        return cls(
+            survey_id=response.survey_id,
+            version=response.version,
+            response_id=response.id,
+            revision=response.revision,
+            question_id=question_id,
+            selection=selection,
+            paused=response.paused,
+        )
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -100,7 +136,7 @@ class Turn:
     token: str
     session: Session | None = None
     duplicate: bool = False
-    """The same platform update was handled before: do nothing."""
+    """The same platform update was handled before; no lock is held, and ``session`` is as stored."""
 
 
 def stored_time(moment: datetime) -> datetime:

@@ -33,7 +33,17 @@ from bot.errors import (
 from bot.loader import load_text
 from bot.messages import ConversationKey
 from bot.ports import ResponseStore, SessionStore, SurveyStore
-from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Turn
+from bot.responses import (
+    APPLIED_KEPT,
+    Answer,
+    AnswerValue,
+    Respondent,
+    Response,
+    Session,
+    Status,
+    Ticks,
+    Turn,
+)
 from bot.survey import Survey
 
 SURVEY_YAML = """\
@@ -369,6 +379,51 @@ async def test_writes_on_an_old_revision_or_a_completed_response_are_stale(store
     assert (await stores.responses.get(r.id)).values() == {}
 
 
+async def test_a_write_remembers_its_update_and_refuses_it_again(stores: Stores) -> None:
+    r = await stores.responses.create(dataclasses.replace(new_response(), applied=("start-1",)))
+    assert r.applied == ("start-1",)
+    r = await stores.responses.record(r.id, 0, "colour", Answer("red", T0), "u1")
+    assert (r.revision, r.applied) == (1, ("start-1", "u1"))
+
+    # The same update again, even at the current revision (a session that lost track), is refused.
+    with pytest.raises(StaleResponse):
+        await stores.responses.record(r.id, 1, "age", Answer(3, T0), "u1")
+    with pytest.raises(StaleResponse):
+        await stores.responses.mark(r.id, 1, None, True, "u1")
+    with pytest.raises(StaleResponse):
+        await stores.responses.rewind(r.id, 1, (), update_id="u1")
+    assert (await stores.responses.get(r.id)).path == ("colour",)
+
+    assert await stores.responses.find_by_update("k1", "u1") == r
+    assert await stores.responses.find_by_update("k1", "u2") is None
+    assert await stores.responses.find_by_update("k2", "u1") is None
+
+    for n in range(APPLIED_KEPT + 3):
+        r = await stores.responses.mark(r.id, r.revision, None, False, f"m{n}")
+    assert r.applied == tuple(f"m{n}" for n in range(3, APPLIED_KEPT + 3)), "only the newest are kept"
+    assert await stores.responses.get(r.id) == r
+
+
+async def test_ticks_and_pause_are_saved_with_the_response(stores: Stores) -> None:
+    r = await stores.responses.create(new_response())
+    r = await stores.responses.mark(r.id, 0, Ticks("colour", (0, 1)), False)
+    assert (r.ticks, r.paused, r.revision) == (Ticks("colour", (0, 1)), False, 1)
+    r = await stores.responses.mark(r.id, 1, r.ticks, True)
+    assert (r.ticks, r.paused) == (Ticks("colour", (0, 1)), True)
+    assert await stores.responses.get(r.id) == r
+    assert Session.of(r, "colour").selection == (0, 1)
+    assert Session.of(r, "age").selection == (), "ticks belong to their question"
+
+    r = await stores.responses.record(r.id, 2, "colour", Answer(["red", "green"], T0))
+    assert (r.ticks, r.paused) == (None, False), "an answer clears them"
+    r = await stores.responses.mark(r.id, 3, Ticks("age", (1,)), True)
+    r = await stores.responses.rewind(r.id, 4, ())
+    assert (r.ticks, r.paused) == (None, False)
+    r = await stores.responses.mark(r.id, 5, Ticks("colour", (1,)), True)
+    r = await stores.responses.complete(r.id, 6, {}, T0)
+    assert (r.ticks, r.paused) == (None, False)
+
+
 async def test_count_and_list_by_status_and_start(stores: Stores) -> None:
     assert await stores.responses.count("lunch") == {Status.IN_PROGRESS: 0, Status.COMPLETED: 0}
     ids = []
@@ -402,15 +457,16 @@ SESSION = Session("lunch", 2, "0123456789abcdef01234567", 7, "colour", selection
 async def test_a_session_is_kept_between_turns_and_can_be_dropped(stores: Stores) -> None:
     turn = await stores.sessions.begin(KEY, "u1")
     assert (turn.session, turn.duplicate) == (None, False)
-    await stores.sessions.commit(KEY, turn, SESSION, ttl=60)
+    assert await stores.sessions.commit(KEY, turn, SESSION, 60, "u1")
 
     turn = await stores.sessions.begin(KEY, "u2")
     assert turn.session == SESSION
-    await stores.sessions.commit(KEY, turn, dataclasses.replace(SESSION, selection=(), paused=False), 60)
+    plain = dataclasses.replace(SESSION, selection=(), paused=False, revision=8)
+    await stores.sessions.commit(KEY, turn, plain, 60, "u2")
 
     turn = await stores.sessions.begin(KEY, None)
-    assert turn.session == dataclasses.replace(SESSION, selection=(), paused=False)
-    await stores.sessions.commit(KEY, turn, None, 60)
+    assert turn.session == plain
+    await stores.sessions.commit(KEY, turn, None, 60, None)
 
     turn = await stores.sessions.begin(KEY, None)
     assert turn.session is None
@@ -420,7 +476,7 @@ async def test_a_session_is_kept_between_turns_and_can_be_dropped(stores: Stores
 
 async def test_a_session_expires_after_its_ttl(stores: Stores) -> None:
     turn = await stores.sessions.begin(KEY, None)
-    await stores.sessions.commit(KEY, turn, SESSION, ttl=1)
+    await stores.sessions.commit(KEY, turn, SESSION, 1, None)
     await asyncio.sleep(1.2)
     turn = await stores.sessions.begin(KEY, None)
     assert turn.session is None
@@ -428,11 +484,11 @@ async def test_a_session_expires_after_its_ttl(stores: Stores) -> None:
 
 async def test_an_update_is_handled_once(stores: Stores) -> None:
     turn = await stores.sessions.begin(KEY, "u1")
-    await stores.sessions.commit(KEY, turn, SESSION, 60)
+    await stores.sessions.commit(KEY, turn, SESSION, 60, "u1")
 
     again = await stores.sessions.begin(KEY, "u1")
     assert again.duplicate
-    assert again.session is None
+    assert again.session == SESSION, "a duplicate sees the session, to show the step that followed"
     # No lock is held by a duplicate: the next update goes through at once.
     turn = await asyncio.wait_for(stores.sessions.begin(KEY, "u2"), 1)
     assert not turn.duplicate
@@ -441,16 +497,50 @@ async def test_an_update_is_handled_once(stores: Stores) -> None:
     assert not slack.duplicate
 
 
-async def test_abort_releases_the_lock_and_forgets_the_update(stores: Stores) -> None:
+async def test_abort_releases_the_lock_and_marks_nothing(stores: Stores) -> None:
     turn = await stores.sessions.begin(KEY, None)
-    await stores.sessions.commit(KEY, turn, SESSION, 60)
+    await stores.sessions.commit(KEY, turn, SESSION, 60, None)
 
     turn = await stores.sessions.begin(KEY, "u1")
-    await stores.sessions.abort(KEY, turn, "u1")
+    await stores.sessions.abort(KEY, turn)
 
     redelivered = await asyncio.wait_for(stores.sessions.begin(KEY, "u1"), 1)
     assert not redelivered.duplicate
     assert redelivered.session == SESSION, "abort leaves the session as it was"
+
+
+async def test_an_update_whose_handler_died_is_handled_when_delivered_again(stores: Stores) -> None:
+    short = stores.make_sessions(lock_ttl_ms=300)
+    await short.begin(KEY, "u1")  # and the process dies: no commit, no abort
+
+    started = time.monotonic()
+    redelivered = await short.begin(KEY, "u1")
+    assert not redelivered.duplicate, "begin marks nothing: only a short lock is left behind"
+    assert time.monotonic() - started < 2
+    await short.commit(KEY, redelivered, SESSION, 60, "u1")
+    assert (await short.begin(KEY, "u1")).duplicate
+
+
+async def test_a_commit_after_the_lock_expired_marks_the_update_and_keeps_the_newest_session(
+    stores: Stores,
+) -> None:
+    short = stores.make_sessions(lock_ttl_ms=200)
+    slow = await short.begin(KEY, "u1")
+    await asyncio.sleep(0.3)
+    # The lock expired and nobody else came: the late session is kept rather than dropped.
+    assert not await short.commit(KEY, slow, SESSION, 60, "u1")
+    again = await short.begin(KEY, "u1")
+    assert again.duplicate and again.session == SESSION
+
+    slow = await short.begin(KEY, "u2")
+    await asyncio.sleep(0.3)
+    fast = await short.begin(KEY, "u3")
+    newer = dataclasses.replace(SESSION, revision=SESSION.revision + 2)
+    await short.commit(KEY, fast, newer, 60, "u3")
+    older = dataclasses.replace(SESSION, revision=SESSION.revision + 1)
+    assert not await short.commit(KEY, slow, older, 60, "u2")
+    again = await short.begin(KEY, "u2")
+    assert again.duplicate and again.session == newer, "a late commit never overwrites a newer session"
 
 
 async def test_a_second_turn_of_one_respondent_waits_for_the_first(stores: Stores) -> None:
@@ -460,14 +550,14 @@ async def test_a_second_turn_of_one_respondent_waits_for_the_first(stores: Store
     async def second() -> Session | None:
         turn = await stores.sessions.begin(KEY, "u2")
         events.append("second began")
-        await stores.sessions.commit(KEY, turn, None, 60)
+        await stores.sessions.commit(KEY, turn, None, 60, "u2")
         return turn.session
 
     task = asyncio.create_task(second())
     await asyncio.sleep(0.2)
     assert not task.done()
     events.append("first commits")
-    await stores.sessions.commit(KEY, first, SESSION, 60)
+    await stores.sessions.commit(KEY, first, SESSION, 60, "u1")
 
     assert await asyncio.wait_for(task, 2) == SESSION, "the second turn sees what the first saved"
     assert events == ["first commits", "second began"]
@@ -498,11 +588,12 @@ async def test_a_dead_holders_lock_expires_and_its_late_commit_is_ignored(stores
     started = time.monotonic()
     turn = await short.begin(KEY, None)
     assert 0.2 <= time.monotonic() - started < 2
-    await short.commit(KEY, dead, SESSION, 60)  # too late: the lock is someone else's now
+    # Too late: the lock is someone else's now, and what it guards is theirs to save.
+    assert not await short.commit(KEY, dead, None, 60, None)
 
     with pytest.raises(RespondentBusy):
         await stores.make_sessions(wait_s=0.05).begin(KEY, None)
-    await short.abort(KEY, turn, None)
+    await short.abort(KEY, turn)
     assert (await short.begin(KEY, None)).session is None
 
 
@@ -591,7 +682,7 @@ async def test_a_typical_session_is_small(redis_url: str) -> None:
     try:
         store = RedisSessionStore(client, prefix=prefix)
         turn = await store.begin(KEY, "u1")
-        await store.commit(KEY, turn, SESSION, 3600)
+        await store.commit(KEY, turn, SESSION, 3600, "u1")
         size = await client.strlen(f"{prefix}:s:telegram:42")
         assert 0 < size <= 300
         assert 1 <= await client.pttl(f"{prefix}:s:telegram:42") <= 3_600_000
@@ -616,9 +707,8 @@ async def test_redis_out_of_reach_is_storage_unavailable() -> None:
         with pytest.raises(StorageUnavailable):
             await store.begin(KEY, "u1")
         with pytest.raises(StorageUnavailable):
-            await store.commit(KEY, Turn(token="t"), SESSION, 60)
-        with pytest.raises(StorageUnavailable):
-            await store.abort(KEY, Turn(token="t"), "u1")
+            await store.commit(KEY, Turn(token="t"), SESSION, 60, "u1")
+        await store.abort(KEY, Turn(token="t"))  # never raises: the release is retried in the background
         assert time.monotonic() - started < 5
     finally:
         await store.aclose()
@@ -669,8 +759,9 @@ async def test_the_memory_stores_can_fail_on_purpose() -> None:
         lambda: responses.count("lunch"),
         lambda: responses.list("lunch"),
         lambda: sessions.begin(KEY, None),
-        lambda: sessions.commit(KEY, turn, None, 60),
-        lambda: sessions.abort(KEY, turn, None),
+        lambda: sessions.commit(KEY, turn, None, 60, None),
+        lambda: responses.mark("x", 0, None, True),
+        lambda: responses.find_by_update("k1", "u1"),
     ]
     for call in calls:
         with pytest.raises(StorageUnavailable):
