@@ -6,6 +6,7 @@ Nothing happens at import time: callers build what they need with :func:`open_ap
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class App:
         turn = await self.sessions.begin(key, update_id)
         if turn.duplicate:
             return False
-        await self.sessions.commit(key, turn, None, 1)
+        await self.sessions.commit(key, turn, None, 1, update_id)
         return True
 
     async def aclose(self) -> None:
@@ -58,15 +59,28 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.redis_store import RedisSessionStore, redis_from_url
 
+    mongo = config.mongodb
+    executor = ThreadPoolExecutor(max_workers=mongo.max_pool_size, thread_name_prefix="mongodb")
+
     async def close_mongo() -> None:
         disconnect_mongo(alias)
+        executor.shutdown(wait=False, cancel_futures=True)
 
-    connect_mongo(config.mongodb.uri, alias=alias, timeout_ms=config.mongodb.timeout_ms)
-    surveys = MongoSurveyStore(alias)
-    responses = MongoResponseStore(alias)
+    connect_mongo(
+        mongo.uri,
+        alias=alias,
+        timeout_ms=mongo.timeout_ms,
+        write_concern=mongo.write_concern,
+        journal=mongo.journal,
+        max_pool_size=mongo.max_pool_size,
+    )
+    surveys = MongoSurveyStore(alias, executor)
+    responses = MongoResponseStore(alias, executor)
+    deadline = config.engine.message_deadline
     sessions = RedisSessionStore(
-        redis_from_url(config.redis.url),
-        wait_s=config.redis.lock_wait_seconds,
+        redis_from_url(config.redis.url, config.redis.max_connections, pool_wait_s=deadline),
+        lock_ttl_ms=config.redis.lock_ttl_ms,
+        wait_s=min(config.redis.lock_wait_seconds, deadline),
         dedupe_ttl_s=config.redis.dedupe_ttl,
     )
     try:
@@ -77,6 +91,13 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         await close_mongo()
         raise
     cache = SurveyCache(surveys)
-    engine = Engine(cache, responses, sessions, respondent_secret(config, state_dir), events=record_event)
+    engine = Engine(
+        cache,
+        responses,
+        sessions,
+        respondent_secret(config, state_dir),
+        events=record_event,
+        deadline=deadline,
+    )
     probes: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": surveys.ping, "redis": sessions.ping}
     return App(config, surveys, responses, sessions, cache, engine, [close_mongo, sessions.aclose], probes)

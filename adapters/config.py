@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from bot.errors import ConfigError
 
@@ -20,13 +20,31 @@ class _Section(BaseModel):
 
 class MongoSettings(_Section):
     uri: str = "mongodb://127.0.0.1:27117/surveybot"
-    timeout_ms: int = Field(3000, gt=0)
+    timeout_ms: int = Field(2000, gt=0)
+    """Connecting, selecting a server and each call; below ``engine.message_deadline``, so that an
+    unreachable server is reported as such before the message's time runs out."""
+    write_concern: str = Field("majority", pattern=r"^(majority|[0-9]+)$")
+    """``w`` of every write: acknowledged by a majority of the replica set (or by N members)."""
+    journal: bool = True
+    """``j`` of every write: acknowledged only once it is in the journal, so that it survives a crash."""
+    max_pool_size: int = Field(32, ge=1, le=1000)
+    """Connections to MongoDB, and threads running its calls; further calls wait for one."""
 
 
 class RedisSettings(_Section):
     url: str = "redis://127.0.0.1:6479/0"
     lock_wait_seconds: float = Field(5.0, gt=0)
+    lock_ttl_ms: int = Field(6000, ge=1000)
+    """The respondent's lock lasts this long should its holder die; keep it above ``message_deadline``."""
     dedupe_ttl: int = Field(172800, ge=86400)
+    max_connections: int = Field(200, ge=1, le=100_000)
+    """Connections to Redis; further calls wait (up to ``message_deadline``) for one."""
+
+
+class EngineSettings(_Section):
+    message_deadline: float = Field(3.0, gt=0, le=60)
+    """Seconds to handle one message: past it, the respondent hears "try again" (or, when a write may
+    have landed, that it could not be confirmed)."""
 
 
 class SurveySettings(_Section):
@@ -64,6 +82,7 @@ class SlackSettings(_Section):
 class Config(_Section):
     mongodb: MongoSettings = MongoSettings()
     redis: RedisSettings = RedisSettings()
+    engine: EngineSettings = EngineSettings()
     surveys: SurveySettings = SurveySettings()
     admins: AdminSettings = AdminSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
@@ -75,6 +94,15 @@ class Config(_Section):
     respondent_secret: SecretStr | None = None
     external_services: bool = False
     """True when MONGODB_URI or REDIS_URL came from the environment: then nothing embedded is started."""
+
+    @model_validator(mode="after")
+    def _lock_outlasts_a_message(self) -> Config:
+        if self.redis.lock_ttl_ms < self.engine.message_deadline * 1000:
+            raise ValueError(
+                f"redis.lock_ttl_ms ({self.redis.lock_ttl_ms}) must be at least engine.message_deadline "
+                f"({self.engine.message_deadline} s) in milliseconds"
+            )
+        return self
 
 
 ENVIRONMENT: dict[str, tuple[str, ...]] = {

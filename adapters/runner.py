@@ -115,11 +115,21 @@ def uvicorn_config(web: FastAPI, config: Config) -> uvicorn.Config:
 
 
 class WebServer(uvicorn.Server):
-    """uvicorn's server, leaving SIGINT and SIGTERM to :func:`serve`."""
+    """uvicorn's server, leaving SIGINT and SIGTERM to :func:`serve`; ``accepting`` is set once its
+    startup is over and the socket accepts connections."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.accepting = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.accepting.set()
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -135,9 +145,15 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             server = WebServer(uvicorn_config(web, config))
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             stopping = asyncio.create_task(stop.wait())
-            host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
-            log.info("web server listening on http://%s:%d/", shown, port)
+            # Said once the socket accepts, not when the server's task is created.
+            accepting = asyncio.create_task(server.accepting.wait())
+            await asyncio.wait({serving, stopping, accepting}, return_when=asyncio.FIRST_COMPLETED)
+            if accepting.done():
+                host, port = sock.getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                log.info("web server listening on http://%s:%d/", shown, port)
+            else:
+                accepting.cancel()
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             server.should_exit = True
             stopping.cancel()

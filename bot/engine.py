@@ -8,11 +8,11 @@ update is answered once.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -23,7 +23,7 @@ from bot.flow import current_question
 from bot.messages import Button, Incoming, Kind, Outgoing
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
-from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Turn, respondent_key
+from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Ticks, respondent_key
 from bot.survey import BUTTON_TYPES, Question, QuestionType, Survey
 
 log = logging.getLogger("surveybot.engine")
@@ -31,6 +31,7 @@ log = logging.getLogger("surveybot.engine")
 COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "help"})
 
 DEFAULT_TTL = 24 * 3600
+DEFAULT_DEADLINE = 3.0
 
 EVENTS = ("answer_saved", "answer_invalid", "survey_completed", "store_error")
 """What the engine reports to its ``events`` observer, each with the platform of the message."""
@@ -60,9 +61,21 @@ class _Context:
     ttl: int = DEFAULT_TTL
     out: list[Outgoing] = field(default_factory=list)
     values: dict[str, AnswerValue] | None = None
+    prompt: str | None = None
+    """The question the engine had last asked this respondent (from the session): what a typed answer
+    answers when the client does not say."""
+    writing: bool = False
+    """A write to the response is under way: if it fails or times out, it may still have landed."""
+    refreshed: bool = False
+    """The session was found stale and rebuilt from the response once already."""
 
     def say(self, text: str, kind: Kind = Kind.INFO, actions: tuple[Button, ...] = ()) -> None:
         self.out.append(Outgoing(chat_id=self.msg.chat_id, text=text, kind=kind, actions=actions))
+
+
+class _Outdated(Exception):
+    """The session does not match the response any more: rebuild it from MongoDB and handle the message
+    again (raised for a pressed button of another question; :class:`StaleResponse` does the same)."""
 
 
 class Engine:
@@ -76,15 +89,19 @@ class Engine:
         secret: bytes,
         clock: Callable[[], datetime] = _utcnow,
         events: Callable[[str, str], None] | None = None,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         """``events``, when given, is called with ``(event, platform)`` for each of :data:`EVENTS` that
-        happens (for metrics); it must be quick, and whatever it raises is logged and ignored."""
+        happens (for metrics); it must be quick, and whatever it raises is logged and ignored.
+        ``deadline`` is how many seconds one message may take before the respondent is told to try
+        again."""
         self._surveys = surveys
         self._responses = responses
         self._sessions = sessions
         self._secret = secret
         self._clock = clock
         self._events = events
+        self._deadline = deadline
 
     def _emit(self, event: str, platform: str) -> None:
         if self._events is None:
@@ -97,43 +114,55 @@ class Engine:
     async def handle(self, msg: Incoming) -> list[Outgoing]:
         """Handle one incoming message and return what to send back, in order.
 
-        A store outage is answered with a "please try again" message; nothing is half-written, and
-        the same platform update may then be delivered again.
+        The response in MongoDB decides: the session is a cache, rebuilt from the response whenever a
+        write, a read or a button finds it outdated. An update handled to the end before gets no reply;
+        one that changed the response but whose handling did not finish (a crash, a timeout) is
+        recognised from the response and answered with the step that follows it, never applied twice.
+        A store outage or a message that outlives the deadline is answered with "please try again" (or,
+        when a write was under way and may have landed, with "could not confirm"); the same update may
+        then be delivered again.
         """
         key = msg.key
+        deadline = asyncio.get_running_loop().time() + self._deadline
         try:
-            turn = await self._sessions.begin(key, msg.update_id)
-        except StorageUnavailable as exc:
-            log.warning("session store unavailable for %s: %s", key.platform, exc)
-            self._emit("store_error", key.platform)
-            return [Outgoing(chat_id=msg.chat_id, text=texts.UNAVAILABLE, kind=Kind.ERROR)]
+            async with asyncio.timeout_at(deadline):
+                turn = await self._sessions.begin(key, msg.update_id)
+        except (StorageUnavailable, TimeoutError) as exc:
+            return self._failed(msg, exc, writing=False)
         if turn.duplicate:
+            # Handled to the end, replies included, by some process: a platform's retry gets nothing.
             log.info("duplicate update %s from %s ignored", msg.update_id, key.platform)
             return []
-        ctx = _Context(msg, turn.session)
+        ctx = _Context(msg, turn.session, prompt=turn.session.question_id if turn.session else None)
         try:
-            if turn.session is not None:
-                ctx.ttl = await self._ttl_of(turn.session)
-            await self._dispatch(ctx)
-        except StorageUnavailable as exc:
-            log.warning("store unavailable while handling a %s message: %s", key.platform, exc)
-            self._emit("store_error", key.platform)
-            await self._abort(msg, turn)
-            return [Outgoing(chat_id=msg.chat_id, text=texts.UNAVAILABLE, kind=Kind.ERROR)]
+            async with asyncio.timeout_at(deadline):
+                if turn.session is not None:
+                    ctx.ttl = await self._ttl_of(turn.session)
+                await self._run(ctx)
+        except (StorageUnavailable, TimeoutError) as exc:
+            await self._sessions.abort(key, turn)
+            unsent = isinstance(exc, StorageUnavailable) and not exc.sent
+            return self._failed(msg, exc, writing=ctx.writing and not unsent)
         except BaseException:
-            await self._abort(msg, turn)
+            await self._sessions.abort(key, turn)
             raise
         try:
-            await self._sessions.commit(key, turn, ctx.session, ctx.ttl)
-        except StorageUnavailable as exc:
+            async with asyncio.timeout(self._deadline):
+                kept = await self._sessions.commit(key, turn, ctx.session, ctx.ttl, msg.update_id)
+            if not kept:
+                log.warning("a %s respondent's lock expired before the session was saved", key.platform)
+        except (StorageUnavailable, TimeoutError) as exc:
             # The answer (if any) is in MongoDB already; the next message rebuilds the session from it.
-            log.warning("session not saved for a %s respondent: %s", key.platform, exc)
+            log.warning("session not saved for a %s respondent: %s", key.platform, exc or "timed out")
             self._emit("store_error", key.platform)
         return ctx.out
 
-    async def _abort(self, msg: Incoming, turn: Turn) -> None:
-        with contextlib.suppress(StorageUnavailable):
-            await self._sessions.abort(msg.key, turn, msg.update_id)
+    def _failed(self, msg: Incoming, exc: BaseException, writing: bool) -> list[Outgoing]:
+        reason = str(exc) or f"no answer within {self._deadline} s"
+        log.warning("a %s message could not be handled (%s): %s", msg.platform, type(exc).__name__, reason)
+        self._emit("store_error", msg.platform)
+        text = texts.UNCONFIRMED if writing else texts.UNAVAILABLE
+        return [Outgoing(chat_id=msg.chat_id, text=text, kind=Kind.ERROR)]
 
     async def _ttl_of(self, session: Session) -> int:
         try:
@@ -142,10 +171,76 @@ class Engine:
             return DEFAULT_TTL
         return survey.settings.session_ttl
 
+    async def _run(self, ctx: _Context) -> None:
+        """Dispatch the message; when the session turns out outdated, rebuild it and dispatch once more."""
+        try:
+            await self._dispatch(ctx)
+            return
+        except (StaleResponse, _Outdated):
+            ctx.writing = False
+            if ctx.refreshed or not await self._refresh(ctx):
+                return
+            ctx.out.clear()
+        try:
+            await self._dispatch(ctx)
+        except (StaleResponse, _Outdated):
+            # Changed again under us (a writer that did not wait for the lock): show where it stands.
+            ctx.writing = False
+            ctx.out.clear()
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            await self._replay(ctx)
+
+    async def _refresh(self, ctx: _Context) -> bool:
+        """Rebuild the session from the response in MongoDB. False when that shows the message was
+        handled already (its step is then shown again) or nothing is left to do."""
+        ctx.refreshed = True
+        ctx.values = None
+        old = ctx.session
+        response = await self._responses.get(old.response_id) if old is not None else None
+        if response is not None and ctx.msg.update_id is not None and ctx.msg.update_id in response.applied:
+            log.info("update %s was applied already: its next step is shown again", ctx.msg.update_id)
+            await self._replay(ctx, response)
+            return False
+        ctx.session = None
+        if response is None or response.status is not Status.IN_PROGRESS:
+            return True
+        survey = await self._surveys.get(response.survey_id, response.version)
+        question = current_question(survey, response)
+        if question is not None:
+            log.info("outdated session of a %s respondent rebuilt from the response", ctx.msg.platform)
+            ctx.session = Session.of(response, question.id)
+            ctx.values = response.values()
+            ctx.ttl = survey.settings.session_ttl
+        return True
+
+    async def _replay(self, ctx: _Context, response: Response | None = None) -> None:
+        """Show again what followed an update that was handled before: the question the response waits
+        for, or the goodbye. Nothing is written, unless the response is finished but not yet completed."""
+        if response is None:
+            if ctx.session is not None:
+                response = await self._responses.get(ctx.session.response_id)
+            elif ctx.msg.update_id is not None:
+                response = await self._responses.find_by_update(self._key(ctx), ctx.msg.update_id)
+        if response is None:
+            return
+        survey = await self._surveys.get(response.survey_id, response.version)
+        if response.status is Status.COMPLETED:
+            ctx.session = None
+            ctx.say(self._goodbye(ctx, survey, response))
+            return
+        await self._continue(ctx, survey, response)
+
     # ------------------------------------------------------------------ dispatch
 
     async def _dispatch(self, ctx: _Context) -> None:
         msg = ctx.msg
+        if ctx.session is None and msg.update_id is not None and not ctx.refreshed:
+            # Redis lost the session (or never had it): an update that changed a response is known there.
+            applied = await self._responses.find_by_update(self._key(ctx), msg.update_id)
+            if applied is not None:
+                log.info("update %s was applied before the session was lost: replayed", msg.update_id)
+                await self._replay(ctx, applied)
+                return
         if msg.button is not None:
             if msg.button.startswith("/"):
                 await self._command(ctx, *split_command(msg.button))
@@ -188,7 +283,11 @@ class Engine:
             elif command == "restart":
                 await self._restart(ctx, session, survey)
             else:
-                ctx.session = replace(session, paused=True)
+                ticks = Ticks(question.id, session.selection) if session.selection else None
+                mark = self._responses.mark(
+                    session.response_id, session.revision, ticks, True, ctx.msg.update_id
+                )
+                ctx.session = Session.of(await self._write(ctx, mark), question.id)
                 ctx.say(texts.PAUSED)
         else:
             ctx.say(texts.UNKNOWN_COMMAND.format(command=command) + "\n\n" + texts.HELP, Kind.ERROR)
@@ -213,13 +312,17 @@ class Engine:
             return None
         log.info("session rebuilt from the stored response for a %s respondent", ctx.msg.platform)
         ctx.values = response.values()
-        ctx.session = Session(survey.id, response.version, response.id, response.revision, question.id)
+        ctx.session = Session.of(response, question.id)
         ctx.ttl = survey.settings.session_ttl
         return ctx.session, survey, question
 
     async def _values(self, ctx: _Context, session: Session) -> dict[str, AnswerValue]:
+        """The answers so far, read from the response, which also shows whether the session is behind."""
         if ctx.values is None:
-            ctx.values = (await self._responses.get(session.response_id)).values()
+            response = await self._responses.get(session.response_id)
+            if response.revision != session.revision and not ctx.refreshed:
+                raise _Outdated(session.response_id)
+            ctx.values = response.values()
         return ctx.values
 
     # ------------------------------------------------------------------ answers
@@ -233,6 +336,17 @@ class Engine:
         session, survey, question = active
         if session.paused:
             ctx.say(texts.STILL_PAUSED.format(title=survey.title))
+            return
+        answering = ctx.msg.question_id or ctx.prompt
+        if answering is not None and answering != question.id:
+            # Typed for a question that is answered already (a resend, a double send, a reply that the
+            # respondent never saw): never stored as the answer to the next one.
+            if not ctx.refreshed:
+                raise _Outdated(answering)
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            ctx.out.append(
+                self._ask(ctx, survey, question, await self._values(ctx, session), session.selection)
+            )
             return
         try:
             value = answers.parse_answer(question, text)
@@ -257,7 +371,12 @@ class Engine:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
         session, survey, question = active
-        if parts[1] != survey_tag(survey) or parts[2] != question.id or (session.paused and parts[0] == "t"):
+        if parts[1] != survey_tag(survey) or parts[2] != question.id:
+            if not ctx.refreshed:
+                raise _Outdated(value)  # the session may be behind the response: look before refusing
+            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            return
+        if session.paused and parts[0] == "t":
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
         action = parts[0]
@@ -282,10 +401,16 @@ class Engine:
             and question.type is QuestionType.MULTI_CHOICE
             and 0 <= index < len(question.choices)
         ):
-            selection = set(session.selection) ^ {index}
-            ctx.session = replace(session, selection=tuple(sorted(selection)))
-            values = await self._values(ctx, session)
-            asked = self._ask(ctx, survey, question, values, ctx.session.selection)
+            ticks = Ticks(question.id, tuple(sorted(set(session.selection) ^ {index})))
+            response = await self._write(
+                ctx,
+                self._responses.mark(
+                    session.response_id, session.revision, ticks, session.paused, ctx.msg.update_id
+                ),
+            )
+            ctx.session = Session.of(response, question.id)
+            ctx.values = response.values()
+            asked = self._ask(ctx, survey, question, ctx.values, ctx.session.selection)
             ctx.out.append(replace(asked, kind=Kind.SELECTION, edit_of=ctx.msg.message_id))
             return
         picked_value = _button_value(question, index) if action == "a" else None
@@ -297,16 +422,13 @@ class Engine:
     async def _save(
         self, ctx: _Context, session: Session, survey: Survey, question: Question, value: AnswerValue
     ) -> None:
-        try:
-            answer = None if value is None else Answer(value, self._clock())
-            response = await self._responses.record(
-                session.response_id, session.revision, question.id, answer
-            )
-        except StaleResponse:
-            response = await self._responses.get(session.response_id)
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
-            await self._continue(ctx, survey, response)
-            return
+        answer = None if value is None else Answer(value, self._clock())
+        response = await self._write(
+            ctx,
+            self._responses.record(
+                session.response_id, session.revision, question.id, answer, ctx.msg.update_id
+            ),
+        )
         if value is not None:
             self._emit("answer_saved", ctx.msg.platform)
         values = response.values()
@@ -340,29 +462,41 @@ class Engine:
         if question is None:
             await self._finish(ctx, survey, response)
             return
-        assert survey.version is not None
-        ctx.session = Session(survey.id, survey.version, response.id, response.revision, question.id)
+        ctx.session = Session.of(response, question.id)
         ctx.ttl = survey.settings.session_ttl
         ctx.values = response.values()
-        ctx.out.append(self._ask(ctx, survey, question, ctx.values))
+        ctx.out.append(self._ask(ctx, survey, question, ctx.values, ctx.session.selection))
+
+    async def _write(self, ctx: _Context, write: Awaitable[Response]) -> Response:
+        """Await a write to the response, known to be under way should it fail or time out."""
+        ctx.writing = True
+        response = await write
+        ctx.writing = False
+        return response
 
     async def _finish(self, ctx: _Context, survey: Survey, response: Response) -> None:
         kept = response.answers_on_path()
         ctx.session = None
         try:
-            await self._responses.complete(response.id, response.revision, kept, self._clock())
+            await self._write(
+                ctx, self._responses.complete(response.id, response.revision, kept, self._clock())
+            )
         except DuplicateResponse:
             ctx.say(texts.ALREADY_COMPLETED.format(title=survey.title))
             return
         except StaleResponse:
+            ctx.writing = False
             fresh = await self._responses.get(response.id)
             if fresh.status is Status.IN_PROGRESS:
                 await self._continue(ctx, survey, fresh)
             return
         log.info("response completed: survey %s version %s", survey.id, survey.version)
         self._emit("survey_completed", ctx.msg.platform)
+        ctx.say(self._goodbye(ctx, survey, response))
+
+    def _goodbye(self, ctx: _Context, survey: Survey, response: Response) -> str:
         goodbye = survey.goodbye or "Thank you! Your response has been recorded."
-        ctx.say(self._render(ctx, survey, goodbye, response.values()))
+        return self._render(ctx, survey, goodbye, response.values())
 
     async def _back(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
         response = await self._responses.get(session.response_id)
@@ -372,11 +506,10 @@ class Engine:
         elif not response.path:
             ctx.say(texts.AT_FIRST, Kind.ERROR)
         else:
-            try:
-                response = await self._responses.rewind(response.id, session.revision, response.path[:-1])
-            except StaleResponse:
-                response = await self._responses.get(session.response_id)
-            await self._continue(ctx, survey, response)
+            rewind = self._responses.rewind(
+                response.id, session.revision, response.path[:-1], update_id=ctx.msg.update_id
+            )
+            await self._continue(ctx, survey, await self._write(ctx, rewind))
             return
         ctx.out.append(self._ask(ctx, survey, question, ctx.values, session.selection))
 
@@ -389,15 +522,8 @@ class Engine:
         await self._save(ctx, session, survey, question, None)
 
     async def _restart(self, ctx: _Context, session: Session, survey: Survey) -> None:
-        try:
-            response = await self._responses.rewind(session.response_id, session.revision, (), True)
-        except StaleResponse:
-            response = await self._responses.get(session.response_id)
-            if response.status is not Status.IN_PROGRESS:
-                ctx.session = None
-                ctx.say(texts.NOTHING_IN_PROGRESS)
-                return
-            response = await self._responses.rewind(response.id, response.revision, (), True)
+        rewind = self._responses.rewind(session.response_id, session.revision, (), True, ctx.msg.update_id)
+        response = await self._write(ctx, rewind)
         ctx.say(texts.RESTARTING)
         if survey.welcome:
             ctx.say(self._render(ctx, survey, survey.welcome, {}))
@@ -410,8 +536,7 @@ class Engine:
             active = await self._active(ctx)
             if active is not None:
                 session, survey, _ = active
-                ctx.say(texts.RESUMING.format(title=survey.title))
-                await self._continue(ctx, survey, await self._responses.get(session.response_id))
+                await self._resume(ctx, survey, await self._responses.get(session.response_id))
                 return
             offered = await self._surveys.offered()
             if len(offered) == 1:
@@ -440,8 +565,16 @@ class Engine:
                 if existing is None:
                     raise
         pinned = await self._surveys.get(existing.survey_id, existing.version)
-        ctx.say(texts.RESUMING.format(title=pinned.title))
-        await self._continue(ctx, pinned, existing)
+        await self._resume(ctx, pinned, existing)
+
+    async def _resume(self, ctx: _Context, survey: Survey, response: Response) -> None:
+        if response.paused and response.status is Status.IN_PROGRESS:
+            mark = self._responses.mark(
+                response.id, response.revision, response.ticks, False, ctx.msg.update_id
+            )
+            response = await self._write(ctx, mark)
+        ctx.say(texts.RESUMING.format(title=survey.title))
+        await self._continue(ctx, survey, response)
 
     async def _begin_response(self, ctx: _Context, survey: Survey) -> None:
         assert survey.version is not None
@@ -462,6 +595,7 @@ class Engine:
                 started_at=now,
                 updated_at=now,
                 one_per_user=survey.settings.one_response_per_user,
+                applied=(msg.update_id,) if msg.update_id is not None else (),
             )
         )
         log.info("response started: survey %s version %s on %s", survey.id, survey.version, msg.platform)

@@ -27,6 +27,8 @@ class Incoming:
     (a slash command, a deep link) sets ``command`` and puts its argument in ``text``.
     ``update_id`` is the platform's id of this delivery, used to answer a redelivery only once.
     ``message_id`` is the platform's id of the message a pressed button belongs to.
+    ``question_id`` is the question a typed answer answers, when the client says so (the web chat does):
+    an answer typed for a question that is answered already is then never taken for the next one.
     """
 
     platform: str
@@ -38,6 +40,7 @@ class Incoming:
     command: str | None = None
     update_id: str | None = None
     message_id: str | None = None
+    question_id: str | None = None
 
     @property
     def key(self) -> ConversationKey:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 UNAVAILABLE = "Sorry, we could not save that just now. Please try again in a moment."
+UNCONFIRMED = (
+    "Sorry, we could not confirm that your answer was saved. Please send it again in a moment: "
+    "if it was saved, you will simply get the next question."
+)
 ALREADY_ANSWERED = "This question was already answered."
 ALREADY_COMPLETED = "You have already completed “{title}”. Thank you!"
 RESUMING = "Welcome back! Let's continue “{title}” where you left off."

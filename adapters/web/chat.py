@@ -41,7 +41,10 @@ class TextFrame(BaseModel):
     type: Literal["text"]
     text: str = Field(max_length=4000)
     id: str | None = Field(None, max_length=64)
-    """The client's id of this frame: a frame sent again with the same id is answered once."""
+    """The client's id of this frame: a frame sent again with the same id is applied once."""
+    question_id: str | None = Field(None, max_length=64)
+    """The question this text answers (the ``question_id`` of the question shown): text sent for a
+    question that is answered already is never taken as the answer to the next one."""
 
 
 class ButtonFrame(BaseModel):
@@ -92,6 +95,7 @@ def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> I
         chat_id=respondent,
         text=frame.text,
         update_id=update_id,
+        question_id=frame.question_id,
     )
 
 

@@ -165,7 +165,9 @@ async def test_mongodb_outage_says_try_again_and_half_writes_nothing(
     session_before = redis_client.get(f"sb:s:it:{user}")
     proxy.cut()
     out = await said(app, user, "2", update_id="retry-me")
-    assert [m.text for m in out] == [texts.UNAVAILABLE]
+    # The driver cannot always tell whether a request on a dropped connection left: either reply asks
+    # for the answer again.
+    assert [m.text for m in out] in ([texts.UNAVAILABLE], [texts.UNCONFIRMED])
     assert redis_client.get(f"sb:s:it:{user}") == session_before
     assert redis_client.exists(f"sb:l:it:{user}") == 0, "the lock was released"
     [doc] = stored(mongo_db)

@@ -13,6 +13,7 @@
     retries: 0,
     frames: 0,
     pending: 0, // frames (and the connection) still waiting for their reply
+    question: null, // the question last shown: typed text answers it, and only it
   };
 
   function randomId() {
@@ -222,6 +223,7 @@
   }
 
   function show(m) {
+    if (m.kind === "question") state.question = m.question_id;
     const list = $("messages");
     const item = render(m);
     const old = m.edit_of ? list.querySelector(`[data-id="${CSS.escape(m.edit_of)}"]`) : null;
@@ -244,7 +246,8 @@
     const input = $("text");
     const text = input.value.trim();
     if (!text) return;
-    if (send({ type: "text", text })) {
+    const frame = state.question ? { type: "text", text, question_id: state.question } : { type: "text", text };
+    if (send(frame)) {
       said(text);
       input.value = "";
     }
