@@ -4,8 +4,8 @@ each query with the collection of their connection alias, in a worker thread.
 The ``slot`` of a response (unique, sparse) is what keeps one response in progress per survey and
 respondent, and one completed one when ``one_per_user``: ``{survey}|{respondent}|open`` while in progress,
 ``{survey}|{respondent}|done`` once completed, absent for a completed response that need not be alone.
-Every write to a response is one conditional ``findAndModify`` on its id, status and revision (and, when
-it answers a platform update, on that update not being among the response's ``applied`` ones).
+Every write to a response is one conditional update on its id, status and revision (and, when it answers a
+platform update, on that update not being among the response's ``applied`` ones), then a read by id.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import mongoengine
 from bson import ObjectId
 from mongoengine import fields
 from mongoengine.connection import ConnectionFailure as MongoEngineConnectionFailure
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
@@ -135,6 +135,10 @@ def connect_mongo(
         w=int(write_concern) if write_concern.isdigit() else write_concern,
         journal=journal,
         maxPoolSize=max_pool_size,
+        # The driver's own retry of a write is not needed: every write is conditional on the revision and
+        # on its update id, so the engine's retry (the platform's redelivery) cannot apply it twice. And
+        # the embedded server spends most of its time on the bookkeeping retryable writes need.
+        retryWrites=False,
         tz_aware=False,
         uuidRepresentation="standard",
     )
@@ -423,11 +427,15 @@ class MongoResponseStore(_MongoStore):
         if update_id is not None and isinstance(update, dict):
             query["applied"] = {"$ne": update_id}
             update.setdefault("$push", {})["applied"] = {"$each": [update_id], "$slice": -APPLIED_KEPT}
-        raw = await self._run(
-            lambda responses: responses.find_one_and_update(
-                query, update, return_document=ReturnDocument.AFTER
-            )
-        )
+
+        def write(responses: Collection[Document]) -> Document | None:
+            # update_one + find_one by _id rather than findAndModify, which the embedded server runs as
+            # a collection scan (its cost grew with every response stored); both are served by _id.
+            if responses.update_one(query, update).matched_count == 0:
+                return None
+            return responses.find_one({"_id": response_id})
+
+        raw = await self._run(write)
         if raw is None:
             raise StaleResponse(f"response '{response_id}' is not in progress at revision {revision}")
         return _response(raw)
