@@ -9,7 +9,6 @@ once the update is handled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
 import time
@@ -76,6 +75,9 @@ return 1
 _FAILURES = (RedisError, OSError)  # redis' ConnectionError and TimeoutError are RedisErrors
 ABORT_WAIT_S = 0.5
 """How long an abort waits for Redis before leaving the release to the background."""
+RELEASE_PATIENCE_S = 120.0
+"""How long a lock that could not be released is retried in the background (an outage that long ends
+with the lock lapsed anyway, or with scripts of ours that Redis has long dropped)."""
 
 
 def encode_session(session: Session) -> str:
@@ -233,19 +235,26 @@ class RedisSessionStore:
             self._release_later(lock, turn.token)
 
     def _release_later(self, lock: str, token: str) -> None:
-        """Keep releasing a lock we may hold, in the background, while it lasts: after an outage the
-        respondent is not kept waiting for its expiry. Not done after the first success: a script of ours
-        still queued in a stalled server may take the lock after that, and releasing a token that is no
-        longer there changes nothing."""
+        """Release a lock we may hold, in the background, once Redis answers again: after an outage the
+        respondent is not kept waiting for its expiry. Not done at the first success: a script of ours
+        still queued in a stalled server may take the lock just after, so it is released once more a
+        moment later (releasing a token that is no longer there changes nothing)."""
 
         async def release() -> None:
-            deadline = time.monotonic() + self.lock_ttl_ms / 1000
-            pause = 0.1
-            while time.monotonic() < deadline:
+            give_up = time.monotonic() + RELEASE_PATIENCE_S
+            pause, released_at = 0.1, None
+            while time.monotonic() < give_up:
                 await asyncio.sleep(pause)
-                with contextlib.suppress(*_FAILURES):
+                try:
                     await self._abort(keys=[lock], args=[token])
-                pause = min(pause * 2, 1.0)
+                except _FAILURES:
+                    pause = min(pause * 2, 1.0)
+                    continue
+                now = time.monotonic()
+                if released_at is None:
+                    released_at, pause = now, 0.25
+                elif now - released_at >= 1.0:
+                    return
 
         task = asyncio.get_running_loop().create_task(release())
         self._releasing.add(task)
