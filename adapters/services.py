@@ -282,7 +282,7 @@ def _signal(pid: int, sig: signal.Signals, whole_group: bool = False) -> None:
         raise ServiceError(f"not allowed to send {sig.name} to pid {pid}: {exc}") from exc
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def parent_death_signal() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child get SIGTERM when the thread that started it dies (Linux)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -323,10 +323,14 @@ def spawn(
     pid_file: Path | None = None,
     env: dict[str, str] | None = None,
     die_with_parent: bool = False,
+    inherit_env: bool = True,
 ) -> ServiceProcess:
-    """Start ``argv`` in its own session, stdout and stderr appended to ``log_path``; write the PID file."""
+    """Start ``argv`` in its own session, stdout and stderr appended to ``log_path``; write the PID file.
+
+    The child gets our environment (less our virtualenv's variables) updated with ``env``, or exactly
+    ``env`` when ``inherit_env`` is False."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    child_env = {k: v for k, v in os.environ.items() if k not in _ENV_NOT_INHERITED}
+    child_env = {k: v for k, v in os.environ.items() if k not in _ENV_NOT_INHERITED} if inherit_env else {}
     child_env.update(env or {})
     with log_path.open("ab") as log:
         offset = log.tell()
@@ -338,7 +342,7 @@ def spawn(
             cwd=cwd,
             env=child_env,
             start_new_session=True,
-            preexec_fn=_die_with_parent() if die_with_parent else None,
+            preexec_fn=parent_death_signal() if die_with_parent else None,
         )
     process = ServiceProcess(name, popen.pid, port, log_path, pid_file, tuple(argv), offset, popen)
     if pid_file is not None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import enum
 import json
 import os
@@ -29,7 +28,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -52,6 +50,8 @@ from adapters.services import (
     find_redis_server,
     find_secantusd,
     free_ports,
+    parent_death_signal,
+    spawn,
     start_redis,
     start_secantus,
 )
@@ -159,30 +159,12 @@ def on_spawner(call: Callable[[], T]) -> T:
     return _SPAWNER.submit(call).result()
 
 
-def _die_with_parent() -> None:
-    """``preexec_fn``: SIGTERM to the child when the spawner thread goes (Linux); a no-op elsewhere."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-
-
 def spawn_process(
     name: str, argv: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path
 ) -> ServiceProcess:
-    """Start ``argv`` in its own session with exactly ``env``, output appended to ``log_path``."""
-    with log_path.open("ab") as log:
-        offset = log.tell()
-        popen = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    return ServiceProcess(name, popen.pid, 0, log_path, None, tuple(argv), offset, popen)
+    """Start ``argv`` in its own session with exactly ``env``, output appended to ``log_path``; it gets
+    SIGTERM when the thread that started it goes."""
+    return spawn(name, argv, 0, log_path, cwd=cwd, env=env, die_with_parent=True, inherit_env=False)
 
 
 def kill_hard(process: ServiceProcess) -> None:
@@ -257,7 +239,7 @@ class Stores:
                 [str(VENV_BIN / "python"), "-I", "-S", "-c", _GUARD, str(pid)],
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=parent_death_signal(),
             )
         )
         os.kill(pid, signal.SIGSTOP)
