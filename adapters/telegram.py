@@ -99,7 +99,8 @@ answered before (a redelivered update)."""
 
 
 def to_incoming(update: Update, bot_id: int) -> Incoming | None:
-    """The engine's message for a private-chat update: typed text, a command, or a button press."""
+    """The engine's message for a private-chat update: typed text, a command, a button press, or anything
+    else a respondent sent (an attachment, which the engine answers with how to answer)."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return None
@@ -116,8 +117,10 @@ def to_incoming(update: Update, bot_id: int) -> Incoming | None:
             return None
         message_id = str(query.message.message_id) if query.message is not None else None
         return replace(base, button=query.data, message_id=message_id)
-    if update.message is None or update.message.text is None:
+    if update.message is None:
         return None
+    if update.message.text is None:
+        return replace(base, attachment=True)  # a photo, a sticker, a voice message, a location…
     return replace(base, text=update.message.text)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import re
 import string
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -232,8 +233,26 @@ _PARSERS: dict[QuestionType, Callable[[Question, str], AnswerValue]] = {
 
 
 def parse_answer(question: Question, text: str) -> AnswerValue:
-    """The value to store for ``text`` typed in answer to ``question``; raise :class:`InvalidAnswer`."""
-    return _PARSERS[question.type](question, text.strip())
+    """The value to store for ``text`` typed in answer to ``question``; raise :class:`InvalidAnswer`.
+
+    Whitespace and invisible format characters (zero-width spaces and joiners, direction marks, a
+    byte-order mark) around the text are not part of the answer: text made only of them is empty."""
+    return _PARSERS[question.type](question, strip_invisible(text))
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without whitespace and Unicode format characters (category Cf) at either end; those
+    inside (a zero-width joiner in an emoji sequence) stay."""
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cf"
 
 
 def display(question: Question, value: object) -> str:

@@ -241,6 +241,9 @@ class Engine:
                 log.info("update %s was applied before the session was lost: replayed", msg.update_id)
                 await self._replay(ctx, applied)
                 return
+        if msg.attachment:
+            await self._not_text(ctx)
+            return
         if msg.button is not None:
             if msg.button.startswith("/"):
                 await self._command(ctx, *split_command(msg.button))
@@ -355,6 +358,15 @@ class Engine:
             return
         await self._save(ctx, session, survey, question, value)
 
+    async def _not_text(self, ctx: _Context) -> None:
+        """Something other than text: say how to answer, and ask the question again if one is waiting."""
+        active = await self._active(ctx)
+        ctx.say(texts.TEXT_ONLY, Kind.ERROR)
+        if active is not None and not active[0].paused:
+            session, survey, question = active
+            values = await self._values(ctx, session)
+            ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
+
     async def _reject(
         self, ctx: _Context, session: Session, survey: Survey, question: Question, default: str
     ) -> None:
@@ -433,7 +445,7 @@ class Engine:
             self._emit("answer_saved", ctx.msg.platform)
         values = response.values()
         if ctx.msg.button is not None and ctx.msg.message_id is not None:
-            shown = answers.display(question, value) if value is not None else texts.SKIPPED
+            shown = _shown(question, value)
             ctx.out.append(
                 Outgoing(
                     chat_id=ctx.msg.chat_id,
@@ -676,6 +688,15 @@ def _button_labels(question: Question) -> list[str]:
         return ["Yes", "No"]
     low, high = answers.rating_bounds(question)
     return [f"{n} {question.labels[n]}" if n in question.labels else str(n) for n in range(low, high + 1)]
+
+
+def _shown(question: Question, value: AnswerValue) -> str:
+    """An answer as the question's edited message shows it: as its button read, where it had one."""
+    if value is None:
+        return texts.SKIPPED
+    if question.type is QuestionType.YES_NO:
+        return "Yes" if value else "No"
+    return answers.display(question, value)
 
 
 def _button_value(question: Question, index: int) -> AnswerValue:

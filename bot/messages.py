@@ -29,6 +29,8 @@ class Incoming:
     ``message_id`` is the platform's id of the message a pressed button belongs to.
     ``question_id`` is the question a typed answer answers, when the client says so (the web chat does):
     an answer typed for a question that is answered already is then never taken for the next one.
+    ``attachment`` means the respondent sent something other than text (a photo, a sticker, a voice
+    message): it is answered with how to answer, and changes nothing.
     """
 
     platform: str
@@ -41,6 +43,7 @@ class Incoming:
     update_id: str | None = None
     message_id: str | None = None
     question_id: str | None = None
+    attachment: bool = False
 
     @property
     def key(self) -> ConversationKey:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from bot.catalog import SurveyCache
 from bot.errors import SurveyNotFound
 from bot.flow import current_question
+from bot.placeholders import render
 from bot.ports import ResponseStore
 from bot.responses import AnswerValue, Response, Status
 from bot.survey import Question, QuestionType, Survey
@@ -52,7 +53,8 @@ class QuestionSummary:
     id: str
     type: QuestionType
     text: str
-    """The question's text as written, placeholders and all (their values differ between responses)."""
+    """The question's text with each placeholder shown as ``‹name›`` (its value differs between
+    responses): ``What makes ‹flavour› your favourite?``."""
     answered: int
     """Responses with an answer to this question on their path."""
     skipped: int
@@ -140,7 +142,7 @@ def summarize_question(question: Question, responses: list[Response], dropped: i
     summary = QuestionSummary(
         id=question.id,
         type=question.type,
-        text=question.text,
+        text=neutral_text(question.text),
         answered=len(values),
         skipped=skipped,
         reached=len(values) + skipped + dropped,
@@ -226,6 +228,12 @@ def _plural(count: int, word: str) -> str:
 
 def _number(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
+
+
+def neutral_text(template: str) -> str:
+    """A survey text for results, where no one respondent's answers apply: ``{flavour}`` reads
+    ``‹flavour›``, ``{respondent.name}`` reads ``‹name›``, and ``{{``/``}}`` are braces."""
+    return render(template, lambda name: "‹name›" if name == "respondent.name" else f"‹{name}›")
 
 
 def summary_text(summary: SurveySummary) -> str:

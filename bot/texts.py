@@ -7,6 +7,7 @@ UNCONFIRMED = (
     "Sorry, we could not confirm that your answer was saved. Please send it again in a moment: "
     "if it was saved, you will simply get the next question."
 )
+TEXT_ONLY = "Sorry, I can only read text. Please answer with text or the buttons."
 ALREADY_ANSWERED = "This question was already answered."
 ALREADY_COMPLETED = "You have already completed “{title}”. Thank you!"
 RESUMING = "Welcome back! Let's continue “{title}” where you left off."

@@ -524,6 +524,6 @@ def test_only_admins_upload_surveys_and_read_results(polling_bot: Bot, mongodb_t
     charts = admin.expect("Ice cream preferences (ice-cream", "Would you like to provide feedback", log=log)
     assert [m.get("caption") for m in charts[1:]] == [
         "Which flavour of ice cream do you prefer?",
-        "Would you like to provide feedback on why you chose {flavour}?",
+        "Would you like to provide feedback on why you chose ‹flavour›?",
     ]
     assert all(m.get("photo") for m in charts[1:])

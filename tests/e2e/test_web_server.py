@@ -71,10 +71,10 @@ def test_results_command_prints_the_summary_and_writes_csv_and_charts(
         "1. Which flavour of ice cream do you prefer?",
         "   3 answers: Vanilla 1 (33%); Chocolate 2 (67%); Strawberry 0 (0%)",
         "",
-        "2. Would you like to provide feedback on why you chose {flavour}?",
+        "2. Would you like to provide feedback on why you chose ‹flavour›?",
         "   2 answers, 1 stopped here: Yes 1 (50%); No 1 (50%)",
         "",
-        "3. What makes {flavour} your favourite? A sentence or two is plenty.",
+        "3. What makes ‹flavour› your favourite? A sentence or two is plenty.",
         "   1 answer",
     ]
     rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text(encoding="utf-8"))))

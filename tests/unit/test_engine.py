@@ -100,8 +100,18 @@ class Harness:
     async def publish(self, text: str) -> None:
         await publish(self.surveys, load_text(textwrap.dedent(text), "test.yaml"))
 
-    async def say(self, text: str, user: str = "u1", **kw: str) -> list[Outgoing]:
-        msg = Incoming(platform="test", user_id=user, user_name="John Doe", chat_id=user, text=text, **kw)
+    async def say(
+        self, text: str, user: str = "u1", update_id: str | None = None, question_id: str | None = None
+    ) -> list[Outgoing]:
+        msg = Incoming(
+            platform="test",
+            user_id=user,
+            user_name="John Doe",
+            chat_id=user,
+            text=text,
+            update_id=update_id,
+            question_id=question_id,
+        )
         return await self.engine.handle(msg)
 
     async def press(self, value: str, user: str = "u1", message_id: str = "m1") -> list[Outgoing]:
@@ -500,3 +510,32 @@ async def test_an_outage_while_reading_the_survey_releases_the_lock(h: Harness) 
     assert texts_of(await h.say("2")) == [texts.UNAVAILABLE]
     h.surveys.fail = False
     assert question(await h.say("2")).question_id == "wants_feedback"
+
+
+async def test_a_tapped_yes_reads_as_its_button(h: Harness) -> None:
+    out = await h.say("/start ice-cream")
+    out = await h.press(question(out).choices[1].value)
+    out = await h.press(question(out).choices[0].value, message_id="m2")
+    assert out[0].kind is Kind.ANSWERED
+    assert out[0].text.endswith("\n✓ Yes")
+
+
+async def test_an_answer_of_only_invisible_characters_is_no_answer(h: Harness) -> None:
+    await h.say("/start ice-cream")
+    await h.say("2")
+    await h.say("yes")
+    out = await h.say("\u200b\u200d\ufeff \u2060")
+    assert out[0].kind is Kind.ERROR
+    assert question(out).question_id == "why"
+    out = await h.say("\u200bRich 👩\u200d🍳 taste\u200b")
+    assert (await h.response("ice-cream")).values()["why"] == "Rich 👩\u200d🍳 taste"  # type: ignore[attr-defined]
+
+
+async def test_something_other_than_text_changes_nothing(h: Harness) -> None:
+    msg = Incoming(platform="test", user_id="u1", chat_id="u1", attachment=True)
+    assert texts_of(await h.engine.handle(msg)) == [texts.TEXT_ONLY]
+    await h.say("/start ice-cream")
+    out = await h.engine.handle(msg)
+    assert texts_of(out)[0] == texts.TEXT_ONLY
+    assert question(out).question_id == "flavour"
+    assert (await h.response("ice-cream")).path == ()  # type: ignore[attr-defined]

@@ -158,7 +158,7 @@ async def test_counts_and_completion(shop: tuple[SurveyCache, InMemoryResponseSt
 
     why = questions["why"]
     assert (why.answered, why.skipped, why.counts) == (2, 1, ())
-    assert why.text == "Why {flavour}, {respondent.name}? {{really}}", "as written: answers differ"
+    assert why.text == "Why ‹flavour›, ‹name›? {really}", "placeholders named, as answers differ"
 
 
 async def test_scales_mean_median_distribution_and_nps(
@@ -260,7 +260,7 @@ async def test_summary_text(shop: tuple[SurveyCache, InMemoryResponseStore]) -> 
     7. When?
        3 answers: 2025-01-02 2 (67%); 2025-01-05 1 (33%)
 
-    8. Why {flavour}, {respondent.name}? {{really}}
+    8. Why ‹flavour›, ‹name›? {really}
        2 answers, 1 skipped"""
     assert text == textwrap.dedent(expected)
 

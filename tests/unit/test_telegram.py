@@ -27,6 +27,7 @@ import adapters.telegram as tg
 from adapters.bootstrap import App
 from adapters.config import AdminSettings, Config, TelegramSettings
 from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from bot import texts
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
 from bot.loader import load_file, load_text
@@ -221,9 +222,53 @@ def test_a_user_with_only_a_first_name() -> None:
     assert incoming is not None and incoming.user_name == "John"
 
 
-@pytest.mark.parametrize("data", [DOCUMENT_UPDATE, EDITED_UPDATE], ids=["document", "edited"])
-def test_updates_that_are_not_for_the_engine(data: dict[str, Any]) -> None:
-    assert tg.to_incoming(update(data), BOT_ID) is None
+def test_an_edited_message_is_not_for_the_engine() -> None:
+    assert tg.to_incoming(update(EDITED_UPDATE), BOT_ID) is None
+
+
+PHOTO_UPDATE: dict[str, Any] = {
+    "update_id": 900006,
+    "message": {
+        "message_id": 15,
+        "from": USER,
+        "chat": PRIVATE,
+        "date": 1700000004,
+        "photo": [{"file_id": "AgACAgIAAxkBAAIB", "file_unique_id": "AQADcb", "width": 90, "height": 90}],
+    },
+}
+STICKER_UPDATE: dict[str, Any] = {
+    "update_id": 900007,
+    "message": {
+        "message_id": 16,
+        "from": USER,
+        "chat": PRIVATE,
+        "date": 1700000005,
+        "sticker": {
+            "file_id": "CAACAgIAAxkBAAIB",
+            "file_unique_id": "AgADx",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "data", [PHOTO_UPDATE, STICKER_UPDATE, DOCUMENT_UPDATE], ids=["photo", "sticker", "file"]
+)
+def test_what_is_not_text_is_an_attachment(data: dict[str, Any]) -> None:
+    incoming = tg.to_incoming(update(data), BOT_ID)
+    assert incoming is not None
+    assert (incoming.attachment, incoming.text, incoming.button) == (True, "", None)
+
+
+async def test_a_photo_mid_survey_is_answered_with_how_to_answer_and_changes_nothing(h: Harness) -> None:
+    started = await h.say("/start ice-cream")
+    calls = await h.send(PHOTO_UPDATE)
+    assert sent_texts(calls) == [texts.TEXT_ONLY, sent_texts(started)[-1]]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -746,7 +791,7 @@ async def test_an_admin_reads_the_results_with_a_chart_per_question(h: Harness) 
     photos = h.request.named("sendPhoto")
     assert [p.params["caption"] for p in photos] == [
         "Which flavour of ice cream do you prefer?",
-        "Would you like to provide feedback on why you chose {flavour}?",
+        "Would you like to provide feedback on why you chose ‹flavour›?",
     ]
 
 
