@@ -159,7 +159,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{file}: {key}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{file}: {key}: {message}" if key else f"{file}: {message}") from exc
 
 
 def respondent_secret(config: Config, state_dir: Path) -> bytes:

@@ -146,3 +146,34 @@ async def test_several_workers_share_the_conversations(env: dict[str, str], tmp_
         workers.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(workers.wait(), 30) == 0, (tmp_path / "workers.log").read_text()
         log.close()
+
+
+def test_listening_is_said_once_the_port_accepts(env: dict[str, str]) -> None:
+    """`make run` (and operators) wait for this line, then connect: the connection must not be refused."""
+    port = free_port()
+    run = subprocess.Popen(
+        [*SURVEYBOT, "run"],
+        env={**env, "SURVEYBOT_PORT": str(port)},
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert run.stdout is not None
+        seen: list[str] = []
+        for line in run.stdout:
+            seen.append(line)
+            if "web server listening on" in line:
+                break
+        else:
+            pytest.fail("".join(seen))
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # accepted at once, not refused
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(30) == 0
+        if run.stdout is not None:
+            run.stdout.close()

@@ -71,3 +71,16 @@ def test_without_a_secret_and_nowhere_to_keep_one_start_up_says_what_to_set(tmp_
     config = load_config(ROOT / "config.yaml", environ={})
     with pytest.raises(ConfigError, match="set SURVEYBOT_SECRET"):
         respondent_secret(config, blocked / "var")
+
+
+def test_reliability_settings_and_their_defaults(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config.yaml", environ={})
+    assert (config.mongodb.write_concern, config.mongodb.journal) == ("majority", True)
+    assert config.mongodb.timeout_ms < config.engine.message_deadline * 1000 <= config.redis.lock_ttl_ms
+    file = tmp_path / "config.yaml"
+    file.write_text("engine:\n  message_deadline: 10\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config\.yaml: redis\.lock_ttl_ms \(6000\) must be at least"):
+        load_config(file, environ={})
+    file.write_text("mongodb:\n  write_concern: all\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"mongodb\.write_concern: "):
+        load_config(file, environ={})
