@@ -25,7 +25,7 @@ def to_incoming(line: str, user_id: str, name: str) -> Incoming:
 
 def render(message: Outgoing) -> str | None:
     """The text to print for ``message``, or None for what a terminal cannot show (edits, selections)."""
-    if message.kind in (Kind.ANSWERED, Kind.SELECTION):
+    if message.kind in (Kind.ANSWERED, Kind.SELECTION, Kind.RETIRED):
         return None
     lines = [message.text]
     if message.question_type in CHOICE_TYPES:

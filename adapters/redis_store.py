@@ -66,6 +66,18 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 2
 """
 
+# KEYS: session. ARGV: question id, message id. Returns 1 when the session waits for that question.
+_MARK_LIVE = """
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local ok, data = pcall(cjson.decode, stored)
+if not ok or type(data) ~= 'table' or data.q ~= ARGV[1] then return 0 end
+data.l = ARGV[2]
+data.lq = ARGV[1]
+redis.call('SET', KEYS[1], cjson.encode(data), 'KEEPTTL')
+return 1
+"""
+
 # KEYS: lock. ARGV: token.
 _ABORT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -92,6 +104,9 @@ def encode_session(session: Session) -> str:
         data["x"] = list(session.selection)
     if session.paused:
         data["p"] = 1
+    if session.live is not None:
+        data["l"] = session.live
+        data["lq"] = session.live_question
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -107,6 +122,8 @@ def decode_session(raw: bytes | str) -> Session | None:
             question_id=str(data["q"]),
             selection=tuple(int(i) for i in data.get("x", ())),
             paused=bool(data.get("p", False)),
+            live=str(data["l"]) if data.get("l") is not None else None,
+            live_question=str(data["lq"]) if data.get("lq") is not None else None,
         )
     except (ValueError, TypeError, KeyError):
         return None
@@ -145,6 +162,7 @@ class RedisSessionStore:
         self._begin = client.register_script(_BEGIN)
         self._commit = client.register_script(_COMMIT)
         self._abort = client.register_script(_ABORT)
+        self._mark_live = client.register_script(_MARK_LIVE)
         self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -224,6 +242,12 @@ class RedisSessionStore:
             self._release_later(keys[0], turn.token)
             raise
         return int(done) == 1
+
+    async def mark_live(self, key: ConversationKey, question_id: str, message_id: str) -> None:
+        try:
+            await self._mark_live(keys=self._keys(key)[1:2], args=[question_id, message_id])
+        except _FAILURES as error:
+            raise StorageUnavailable(f"Redis: {error}") from error
 
     async def abort(self, key: ConversationKey, turn: Turn) -> None:
         if turn.duplicate:

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("surveybot.slack")
 
 PLATFORM = "slack"
-BUTTONS_REMEMBERED = 10_000
 EVENTS_PATH = "/slack/events"
 EVENTS = ("app_home_opened", "app_mention", "file_shared", "message")
 """The Events API events the app subscribes to (``message`` as ``message.im``: direct messages only)."""
@@ -247,7 +246,6 @@ class SlackBot:
         self._names: dict[str, str] = {}
         self._dms: dict[str, str] = {}
         # channel -> (ts, question) of the last question whose buttons are on show, in this process.
-        self._buttons: dict[str, tuple[str, Outgoing]] = {}
         self._busy: set[asyncio.Task[Any]] = set()
         self._socket: Any = None
         self.bolt.event("message")(self._on_message)
@@ -428,9 +426,7 @@ class SlackBot:
                 await self.client.chat_postEphemeral(channel=out.chat_id, user=user, text=notice_text(out))
                 return
             message = render(out)
-            if out.kind in (Kind.ANSWERED, Kind.SELECTION) and out.edit_of:
-                if out.kind is Kind.ANSWERED and self._buttons.get(out.chat_id, ("",))[0] == out.edit_of:
-                    del self._buttons[out.chat_id]
+            if out.kind in (Kind.ANSWERED, Kind.SELECTION, Kind.RETIRED) and out.edit_of:
                 await self.client.chat_update(
                     channel=out.chat_id, ts=out.edit_of, text=message.text, blocks=message.blocks
                 )
@@ -442,24 +438,10 @@ class SlackBot:
                 unfurl_links=False,
                 unfurl_media=False,
             )
-            if out.kind is Kind.QUESTION:
-                await self._retire_buttons(out.chat_id)
-                if out.choices or out.actions:
-                    self._buttons[out.chat_id] = (str(posted["ts"]), out)
-                    if len(self._buttons) > BUTTONS_REMEMBERED:
-                        del self._buttons[next(iter(self._buttons))]
+            if out.kind is Kind.QUESTION and (out.choices or out.actions) and out.question_id is not None:
+                await self._app.engine.shown(PLATFORM, user, out.question_id, str(posted["ts"]))
         except SlackApiError as exc:
             log.warning("Slack refused a %s message: %s", out.kind, exc.response.get("error"))
-
-    async def _retire_buttons(self, channel: str) -> None:
-        """A new question takes the buttons off the one before it, answered by typing (a press updates
-        its own message). Remembered in this process only: elsewhere an old press gets "already answered".
-        """
-        if channel not in self._buttons:
-            return
-        ts, question = self._buttons.pop(channel)
-        shown = render(Outgoing(channel, question.text, Kind.ANSWERED, question_id=question.question_id))
-        await self.client.chat_update(channel=channel, ts=ts, text=shown.text, blocks=shown.blocks)
 
     async def _toggle(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         user = body["user"]["id"]

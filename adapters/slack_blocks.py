@@ -188,7 +188,7 @@ def render(message: Outgoing) -> SlackMessage:
         if len(answers) > MAX_ANSWER_BLOCKS and message.multi:
             commands = tuple(b for b in commands if not b.value.startswith("d:"))
         extra += _command_blocks(commands)
-    elif message.kind is not Kind.ANSWERED:
+    elif message.kind not in (Kind.ANSWERED, Kind.RETIRED):
         extra += _command_blocks(message.actions + message.choices)
     extra = extra[: MAX_MESSAGE_BLOCKS - 1]
     blocks = text_blocks(text, MAX_MESSAGE_BLOCKS - len(extra)) + extra

@@ -57,7 +57,6 @@ T = TypeVar("T")
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 PLATFORM = "telegram"
-KEYBOARDS_REMEMBERED = 10_000
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -192,6 +191,12 @@ async def render(bot: Any, message: Outgoing) -> int | None:
             "editMessageReplyMarkup",
         )
         return None
+    if edited is not None and message.kind is Kind.RETIRED:
+        await deliver(
+            lambda: bot.edit_message_reply_markup(chat_id, edited, reply_markup=None),
+            "editMessageReplyMarkup",
+        )
+        return None
     if edited is not None and message.kind is Kind.ANSWERED:
         text = chunks(message.text)[0]
         await deliver(lambda: bot.edit_message_text(text, chat_id, edited), "editMessageText")
@@ -323,7 +328,6 @@ class TelegramAdapter:
         self._ready = asyncio.Lock()
         self._initialized = False
         self._startup: asyncio.Task[None] | None = None
-        self._keyboards: dict[int, int] = {}  # chat id -> the message whose keyboard is still on show
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self._on_error)
 
@@ -432,6 +436,7 @@ class TelegramAdapter:
 
     async def on_update(self, update: Update, _: Any) -> None:
         query = update.callback_query
+        user = str(update.effective_user.id) if update.effective_user else ""
         answered = False
         try:
             replies = await self._replies(update)
@@ -441,32 +446,18 @@ class TelegramAdapter:
                 await deliver(lambda: query.answer(notice or None), "answerCallbackQuery")
                 replies = [m for m in replies if m.kind is not Kind.NOTICE]
             for message in replies:
-                await self._render(message)
+                await self._render(message, user)
         finally:
             if query is not None and not answered:
                 await deliver(query.answer, "answerCallbackQuery")
 
-    async def _render(self, message: Outgoing) -> None:
-        """Render ``message``; a new question also takes the keyboard off the one before it, which was
-        answered by typing (a press edits its own message). Remembered in this process only: elsewhere a
-        press on the old keyboard is answered "already answered"."""
-        chat = int(message.chat_id)
-        answered = message.kind is Kind.ANSWERED and message.edit_of is not None
-        if answered and self._keyboards.get(chat) == int(str(message.edit_of)):
-            del self._keyboards[chat]
+    async def _render(self, message: Outgoing, user_id: str) -> None:
+        """Send ``message``; a question with buttons is reported to the engine, which retires its
+        buttons when the conversation moves on."""
         sent = await render(self.bot, message)
-        if message.kind is not Kind.QUESTION or sent is None:
-            return
-        old = self._keyboards.pop(chat, None)
-        if old is not None:
-            await deliver(
-                lambda: self.bot.edit_message_reply_markup(chat, old, reply_markup=None),
-                "editMessageReplyMarkup",
-            )
-        if message.choices or message.actions:
-            self._keyboards[chat] = sent
-            if len(self._keyboards) > KEYBOARDS_REMEMBERED:
-                del self._keyboards[next(iter(self._keyboards))]
+        buttons = bool(message.choices or message.actions)
+        if message.kind is Kind.QUESTION and buttons and sent is not None and message.question_id is not None:
+            await self.app.engine.shown(PLATFORM, user_id, message.question_id, str(sent))
 
     async def _replies(self, update: Update) -> list[Outgoing]:
         chat, user, message = update.effective_chat, update.effective_user, update.message

@@ -9,6 +9,7 @@ update is answered once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -20,7 +21,7 @@ from bot import answers, texts
 from bot.catalog import SurveyCache
 from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
 from bot.flow import current_question
-from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
 from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Ticks, respondent_key
@@ -139,6 +140,7 @@ class Engine:
                 if turn.session is not None:
                     ctx.ttl = await self._ttl_of(turn.session)
                 await self._run(ctx)
+                await self._settle_live(ctx, turn.session)
         except (StorageUnavailable, TimeoutError) as exc:
             await self._sessions.abort(key, turn)
             unsent = isinstance(exc, StorageUnavailable) and not exc.sent
@@ -156,6 +158,51 @@ class Engine:
             log.warning("session not saved for a %s respondent: %s", key.platform, exc or "timed out")
             self._emit("store_error", key.platform)
         return ctx.out
+
+    async def shown(self, platform: str, user_id: str, question_id: str, message_id: str) -> None:
+        """An adapter posted question ``question_id`` with its buttons as platform message ``message_id``:
+        the engine retires those buttons once the conversation moves past it, in any process. Call it for
+        each question message with buttons, after it was sent."""
+        try:
+            await self._sessions.mark_live(ConversationKey(platform, user_id), question_id, message_id)
+        except StorageUnavailable as exc:
+            # The buttons then stay until pressed, and a press is answered "already answered".
+            log.warning("the live question message of a %s respondent was not recorded: %s", platform, exc)
+
+    async def _settle_live(self, ctx: _Context, before: Session | None) -> None:
+        """Retire the buttons of the message that carried them when the conversation moved on (a new
+        question asked, the survey finished) unless a press edited that message already; the session
+        keeps pointing at a message whose buttons are still live."""
+        asked = any(m.kind is Kind.QUESTION and (m.choices or m.actions) for m in ctx.out)
+        live = before.live if before is not None else None
+        if live is not None and before is not None:
+            edited = any(m.edit_of == live and m.kind is Kind.ANSWERED for m in ctx.out)
+            moved = asked or ctx.session is None or ctx.session.question_id != before.live_question
+            if edited or moved:
+                if not edited:
+                    ctx.out.insert(0, await self._retired(ctx, before, live))
+                live = None
+        if ctx.session is not None:
+            kept = live is not None and not asked
+            ctx.session = replace(
+                ctx.session,
+                live=live if kept else None,
+                live_question=before.live_question if kept and before is not None else None,
+            )
+
+    async def _retired(self, ctx: _Context, before: Session, live: str) -> Outgoing:
+        text = ""
+        with contextlib.suppress(SurveyNotFound, KeyError):
+            survey = await self._surveys.get(before.survey_id, before.version)
+            question = survey.question(before.live_question or "")
+            text = self._render(ctx, survey, question.text, ctx.values or {})
+        return Outgoing(
+            chat_id=ctx.msg.chat_id,
+            text=text,
+            kind=Kind.RETIRED,
+            question_id=before.live_question,
+            edit_of=live,
+        )
 
     def _failed(self, msg: Incoming, exc: BaseException, writing: bool) -> list[Outgoing]:
         reason = str(exc) or f"no answer within {self._deadline} s"
@@ -489,6 +536,7 @@ class Engine:
     async def _finish(self, ctx: _Context, survey: Survey, response: Response) -> None:
         kept = response.answers_on_path()
         ctx.session = None
+        ctx.values = response.values()
         try:
             await self._write(
                 ctx, self._responses.complete(response.id, response.revision, kept, self._clock())

@@ -68,6 +68,9 @@ class Kind(StrEnum):
     """Replaces an earlier question message (``edit_of``) once it is answered: no buttons left."""
     SELECTION = "selection"
     """Replaces an earlier multi-choice question message (``edit_of``) with the toggles updated."""
+    RETIRED = "retired"
+    """An earlier question message (``edit_of``) loses its buttons; ``text`` is its question's text, for
+    platforms that must send the text again to change a message."""
     NOTICE = "notice"
     """A short acknowledgement of a button press (a callback answer, an ephemeral message)."""
     ERROR = "error"

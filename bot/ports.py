@@ -145,6 +145,10 @@ class SessionStore(Protocol):
         and release the lock. When the lock was lost meanwhile, the session is not written and False is
         returned (the next message rebuilds it from the response)."""
 
+    async def mark_live(self, key: ConversationKey, question_id: str, message_id: str) -> None:
+        """Record that ``message_id`` carries the buttons of ``question_id``, if the session still waits
+        for that question (no lock: one atomic change of the stored session, which keeps its lifetime)."""
+
     async def abort(self, key: ConversationKey, turn: Turn) -> None:
         """Release the lock without marking anything, so that a redelivery is handled afresh. When the
         store cannot be reached, the release is retried in the background while the lock lasts."""

@@ -112,6 +112,10 @@ class Session:
     question_id: str
     selection: tuple[int, ...] = ()
     paused: bool = False
+    live: str | None = None
+    """The platform message whose buttons are live (the question ``live_question`` as last posted): the
+    engine retires them when the conversation moves on, whichever process the next message reaches."""
+    live_question: str | None = None
 
     @classmethod
     def of(cls, response: Response, question_id: str) -> Session:

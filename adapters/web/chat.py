@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 from adapters.bootstrap import App
 from adapters.logs import correlation_id, new_correlation_id
 from adapters.metrics import handle_observed
-from bot.messages import Button, Incoming, Outgoing
+from bot.messages import Button, Incoming, Kind, Outgoing
 
 PLATFORM = "web"
 RESPONDENT = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -176,8 +176,12 @@ async def _converse(app: App, websocket: WebSocket, survey_id: str, respondent: 
         except Exception:
             log.exception("a web chat message failed")
             await websocket.send_json(error_frame("Sorry, something went wrong. Please try again."))
-        else:
-            await websocket.send_json(reply_frame(replies))
+            return
+        frame = reply_frame(replies)
+        await websocket.send_json(frame)
+        for shown in frame["messages"]:
+            if shown["kind"] == Kind.QUESTION.value and (shown["choices"] or shown["actions"]):
+                await app.engine.shown(PLATFORM, respondent, shown["question_id"], shown["id"])
 
     try:
         await reply(start_incoming(survey_id, respondent, name))

@@ -495,3 +495,59 @@ async def test_socket_mode_envelopes_are_acknowledged_and_answered(
         "flavour": "vanilla",
         "wants_feedback": False,
     }
+
+
+@contextlib.asynccontextmanager
+async def events_process(
+    web_api: FakeSlackWebApi, mongodb_uri: str, redis_url: str, state: Path
+) -> AsyncIterator[tuple[SlackBot, EventsApi]]:
+    """One process of the product serving the Events API: its own App (connections, caches), web server
+    and SlackBot, on the shared stores and the shared fake Slack."""
+    environ = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": web_api.api_url,
+    }
+    async with product(mongodb_uri, redis_url, state, environ) as app:
+        bot = SlackBot(app)
+        async with serving(create_web_app(app, [bot.platform()])) as url, httpx.AsyncClient() as client:
+            yield bot, EventsApi(client, f"{url}/slack/events", SIGNING_SECRET)
+            await bot.stop()
+
+
+async def test_two_processes_agree_on_which_buttons_are_live(
+    web_api: FakeSlackWebApi, mongodb_test_uri: str, redis_url: str, tmp_path: Path
+) -> None:
+    """The question's buttons posted by one process are taken off by the other when the answer is typed
+    there, and a late press on them, in either process, changes nothing."""
+    async with (
+        events_process(web_api, mongodb_test_uri, redis_url, tmp_path / "one") as (one, to_one),
+        events_process(web_api, mongodb_test_uri, redis_url, tmp_path / "two") as (two, to_two),
+    ):
+
+        async def both_idle() -> None:
+            await one.idle()
+            await two.idle()
+
+        via_one = SlackUser(web_api, to_one, "U0TWO0001", "Tess", both_idle)
+        via_two = SlackUser(web_api, to_two, "U0TWO0001", "Tess", both_idle)
+        await via_one.say("start ice-cream")
+        flavour = web_api.history(via_one.dm)[-1]
+        assert buttons(flavour) == ["Vanilla", "Chocolate", "Strawberry"]
+        late_presses = [via_one.press_payload("Chocolate")[1], via_two.press_payload("Chocolate")[1]]
+
+        await via_two.say("chocolate")
+        assert flavour.edits == 1 and buttons(flavour) == [], "retired by the process that got the answer"
+        assert flavour.text == "Which flavour of ice cream do you prefer?"
+        before = (web_api.texts(via_one.dm), len(web_api.calls_to("chat.update")))
+        for delivery, late_press in zip((to_one, to_two), late_presses, strict=True):
+            await delivery.interaction(late_press)
+            await both_idle()
+        assert via_one.ephemerals() == [texts.ALREADY_ANSWERED] * 2
+        assert (web_api.texts(via_one.dm), len(web_api.calls_to("chat.update"))) == before
+        [response] = [
+            r
+            for r in Stack(one._app, one, web_api, to_one, mongodb_test_uri).responses("ice-cream")
+            if r["respondent"]["user_id"] == "U0TWO0001"
+        ]
+        assert response["path"] == ["flavour"]

@@ -766,3 +766,26 @@ async def test_the_memory_stores_can_fail_on_purpose() -> None:
     for call in calls:
         with pytest.raises(StorageUnavailable):
             await call()
+
+
+async def test_the_live_message_is_marked_only_while_its_question_waits(stores: Stores) -> None:
+    await stores.sessions.mark_live(KEY, "colour", "m-0")  # no session: nothing is created
+    assert (await stores.sessions.begin(KEY, None)).session is None
+
+    turn = await stores.sessions.begin(ConversationKey("telegram", "43"), None)
+    other = ConversationKey("telegram", "43")
+    await stores.sessions.commit(other, turn, SESSION, 60, None)
+    await stores.sessions.mark_live(other, "age", "m-1")  # not the question the session waits for
+    assert (await stores.sessions.begin(other, None)).session == SESSION
+
+
+async def test_a_live_message_is_kept_with_the_session_and_its_lifetime(stores: Stores) -> None:
+    first = await stores.sessions.begin(KEY, None)
+    await stores.sessions.commit(KEY, first, SESSION, 60, None)
+    await stores.sessions.mark_live(KEY, "colour", "1712.000100")
+    turn = await stores.sessions.begin(KEY, None)
+    assert turn.session == dataclasses.replace(SESSION, live="1712.000100", live_question="colour")
+    await stores.sessions.commit(KEY, turn, turn.session, 1, None)
+    await stores.sessions.mark_live(KEY, "colour", "1712.000200")
+    await asyncio.sleep(1.2)
+    assert (await stores.sessions.begin(KEY, None)).session is None, "marking keeps the time-to-live"

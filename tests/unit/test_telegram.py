@@ -858,3 +858,47 @@ async def test_a_typed_answer_takes_the_keyboard_off_the_question_it_answered(h:
     [yes_no] = [c for c in typed if c.method == "sendMessage" and "reply_markup" in c.params]
     pressed = await h.press(yes_no.params["reply_markup"]["inline_keyboard"][0][1]["callback_data"], 503)
     assert [c.method for c in pressed] == ["answerCallbackQuery", "editMessageText", "sendMessage"]
+
+
+async def test_two_processes_agree_on_which_keyboard_is_live() -> None:
+    """Two adapters (two processes, as webhook workers are) over the same stores: the keyboard the
+    first posted is retired by the second when the answer is typed there, and a press on it, in either,
+    changes nothing."""
+    one = await in_memory_app()
+    cache = SurveyCache(one.surveys, newest_ttl=0)
+    two = App(
+        one.config,
+        one.surveys,
+        one.responses,
+        one.sessions,
+        cache,
+        Engine(cache, one.responses, one.sessions, b"secret"),
+    )
+    request = RecordingRequest()
+    first = tg.TelegramAdapter(one, tg.build_application(one.config.telegram, request))
+    second = tg.TelegramAdapter(two, tg.build_application(two.config.telegram, request))
+    await first.application.initialize()
+    await second.application.initialize()
+    updates = count(1)
+    in_first, in_second = Harness(first, request, one, updates), Harness(second, request, two, updates)
+    try:
+        started = await in_first.say("/start ice-cream")
+        flavour = started[-1]
+        chocolate = flavour.params["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+        flavour_id = 500 + len([c for c in started if c.method == "sendMessage"]) - 1
+
+        typed = await in_second.say("2")
+        removed = [c for c in typed if c.method == "editMessageReplyMarkup"]
+        assert [(c.params["message_id"], c.params.get("reply_markup")) for c in removed] == [
+            (flavour_id, None)
+        ]
+
+        for process in (in_first, in_second):
+            pressed = await process.press(chocolate, flavour_id)
+            assert [c.method for c in pressed] == ["answerCallbackQuery"]
+            assert pressed[0].params["text"] == texts.ALREADY_ANSWERED
+        response = await one.responses.find("ice-cream", one.engine.respondent_key("telegram", "77"))
+        assert response is not None and response.path == ("flavour",)
+    finally:
+        await first.application.shutdown()
+        await second.application.shutdown()

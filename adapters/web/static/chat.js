@@ -227,6 +227,7 @@
     const list = $("messages");
     const item = render(m);
     const old = m.edit_of ? list.querySelector(`[data-id="${CSS.escape(m.edit_of)}"]`) : null;
+    if (m.kind === "retired" && !old) return; // its buttons are gone from this page already
     if (old) {
       old.replaceWith(item);
     } else {
