@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.messages import Incoming, Kind, Outgoing
+from bot.messages import Incoming, Kind, Outgoing, Role
 from bot.survey import CHOICE_TYPES, QuestionType
 
 PLATFORM = "console"
@@ -34,7 +34,9 @@ def render(message: Outgoing) -> str | None:
         lines += [f"  {button.label}" for button in message.choices]  # the scale's labels
     if message.hint:
         lines.append(message.hint)
-    commands = [b.value for b in message.actions if b.value.startswith("/") and message.kind is Kind.QUESTION]
+    commands = [
+        b.value for b in message.actions if b.role is not Role.SUBMIT and message.kind is Kind.QUESTION
+    ]
     if commands:
         lines.append("(also: " + " ".join(commands) + ")")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import slack_admin
 from adapters.metrics import handle_observed
 from adapters.slack_blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
+from bot import actions
 from bot.errors import StorageUnavailable
-from bot.messages import Incoming, Kind, Outgoing
+from bot.messages import Incoming, Kind, Outgoing, Role
 from bot.responses import Status
 
 if TYPE_CHECKING:
@@ -117,48 +118,25 @@ def command_incoming(body: Mapping[str, Any], chat_id: str) -> Incoming:
     )
 
 
-def checkbox_change(body: Mapping[str, Any], action: Mapping[str, Any]) -> tuple[set[str], set[str]]:
-    """The toggle values a multi-choice message showed as picked when it was last rendered (the engine's
-    selection then), and those the respondent has picked now, across all its checkbox groups."""
+def ticked(body: Mapping[str, Any], action: Mapping[str, Any]) -> tuple[str | None, tuple[int, ...]]:
+    """What a multi-choice message's checkboxes show ticked now, across all its groups: a toggle value of
+    the question (to name it to the engine; None when the message has no checkboxes) and the indexes of
+    the ticked choices. A group the respondent did not touch counts as it was shown."""
     current = (body.get("state") or {}).get("values") or {}
-    shown: set[str] = set()
-    picked: set[str] = set()
+    toggle: str | None = None
+    picked: set[int] = set()
     for block in (body.get("message") or {}).get("blocks") or []:
         for element in block.get("elements") or []:
             if element.get("type") != "checkboxes":
                 continue
-            initial = {o["value"] for o in element.get("initial_options") or []}
-            shown |= initial
+            toggle = toggle or next((o["value"] for o in element.get("options") or []), None)
             now = (current.get(block.get("block_id")) or {}).get(element.get("action_id"))
             if block.get("block_id") == action.get("block_id"):
                 now = action
-            picked |= initial if now is None else {o["value"] for o in now.get("selected_options") or []}
-    return shown, picked
-
-
-async def reconcile(
-    handle: Callable[[Incoming], Awaitable[list[Outgoing]]], base: Incoming, shown: set[str], picked: set[str]
-) -> list[Outgoing]:
-    """Toggle the engine's multi-choice selection until it is ``picked``; return what to send: the last
-    selection (one message update), nothing when there was nothing to change, or the replies that
-    stopped it (an old question, a store outage).
-
-    Checkboxes report the whole picked set, the engine keeps toggles. ``shown`` (what the message showed
-    as picked) is the engine's selection unless a quick second click beat our last update; each toggle's
-    reply carries the engine's real selection, so a wrong guess is corrected by the next toggle.
-    """
-    engine_has, last = set(shown), list[Outgoing]()
-    for step in range(2 * len(shown | picked) + 1):
-        differ = sorted(engine_has ^ picked)
-        if not differ:
-            break
-        replies = await handle(replace(base, button=differ[0], update_id=f"{base.update_id}:{step}"))
-        selection = next((r for r in replies if r.kind is Kind.SELECTION), None)
-        if selection is None:
-            return replies
-        last = [selection]
-        engine_has = {b.value for b in selection.choices if b.selected}
-    return last
+            options = (element.get("initial_options") if now is None else now.get("selected_options")) or []
+            presses = (actions.decode(o["value"]) for o in options)
+            picked |= {p.index for p in presses if p is not None and p.index is not None}
+    return toggle, tuple(sorted(picked))
 
 
 @dataclass(frozen=True)
@@ -340,14 +318,10 @@ class SlackBot:
             if not incoming.chat_id:
                 incoming = replace(incoming, chat_id=await self._dm(user))
             incoming = replace(incoming, user_name=await self._name(user))
-            if incoming.button and incoming.button.startswith("d:") and incoming.message_id:
-                # Submit: first make the engine's selection what the checkboxes show now.
-                shown, picked = checkbox_change(body, action)
-                replies = await reconcile(self._handle, incoming, shown, picked)
-                for reply in replies:
-                    await self._send(reply, user)
-                if any(r.kind is not Kind.SELECTION for r in replies):
-                    return
+            press = actions.decode(incoming.button or "")
+            if press is not None and press.role is Role.SUBMIT and incoming.message_id:
+                # Submit: the engine takes what the checkboxes show ticked now, in one call.
+                incoming = replace(incoming, picked=ticked(body, action)[1])
             await self._converse(incoming)
 
     async def _on_survey(self, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -454,9 +428,9 @@ class SlackBot:
             update_id=body.get("trigger_id") or action.get("action_ts"),
             message_id=container.get("message_ts"),
         )
-        shown, picked = checkbox_change(body, action)
-        for reply in await reconcile(self._handle, base, shown, picked):
-            await self._send(reply, user)
+        toggle, picked = ticked(body, action)
+        if toggle is not None:
+            await self._converse(replace(base, button=toggle, picked=picked))
 
     # --- look-ups
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot import texts
-from bot.messages import Button, Kind, Outgoing
+from bot.messages import Button, Kind, Outgoing, Role, Topic
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/).
 MAX_MESSAGE_BLOCKS = 50
@@ -119,7 +119,7 @@ def button(label: str, value: str, action_id: str, style: str | None = None) -> 
 
 
 def _command_button(b: Button, i: int) -> Block:
-    if b.value.startswith("d:"):
+    if b.role is Role.SUBMIT:
         return button("Submit", b.value, f"{COMMAND}:{i}", "primary")
     return button(b.label, b.value, f"{COMMAND}:{i}")
 
@@ -175,7 +175,7 @@ def _command_blocks(actions: Sequence[Button]) -> list[Block]:
 def render(message: Outgoing) -> SlackMessage:
     """A question, an answered question, a selection, an info or an error message as Block Kit."""
     text = slack_words(message.text)
-    if message.text == texts.HELP:
+    if message.topic is Topic.HELP:
         text = f"{text}\n{SLACK_HELP}"
     extra: list[Block] = []
     if message.kind in (Kind.QUESTION, Kind.SELECTION):
@@ -186,7 +186,7 @@ def render(message: Outgoing) -> SlackMessage:
             extra.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(message.hint)}]})
         commands = message.actions
         if len(answers) > MAX_ANSWER_BLOCKS and message.multi:
-            commands = tuple(b for b in commands if not b.value.startswith("d:"))
+            commands = tuple(b for b in commands if b.role is not Role.SUBMIT)
         extra += _command_blocks(commands)
     elif message.kind not in (Kind.ANSWERED, Kind.RETIRED):
         extra += _command_blocks(message.actions + message.choices)

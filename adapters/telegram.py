@@ -48,7 +48,7 @@ from bot import texts
 from bot.catalog import publish_upload
 from bot.engine import split_command
 from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
-from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
 
 log = logging.getLogger("surveybot.telegram")
@@ -132,7 +132,7 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
         [InlineKeyboardButton(("✓ " if b.selected else "") + b.label, callback_data=b.value) for b in row]
         for row in _rows(message.choices, message.question_type)
     ]
-    starts = [b for b in message.actions if b.value.startswith("/start ")]
+    starts = [b for b in message.actions if b.role is Role.START]
     others = [b for b in message.actions if b not in starts]
     rows += [[InlineKeyboardButton(b.label, callback_data=b.value)] for b in starts]
     if others:

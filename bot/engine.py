@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from bot import answers, texts
+from bot import actions, answers, texts
 from bot.catalog import SurveyCache
 from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
 from bot.flow import current_question
-from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing
+from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
 from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Ticks, respondent_key
@@ -40,11 +39,6 @@ EVENTS = ("answer_saved", "answer_invalid", "survey_completed", "store_error")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def survey_tag(survey: Survey) -> str:
-    """A short mark of one survey version, carried in button values so that stale buttons are known."""
-    return hashlib.sha1(f"{survey.id}@{survey.version}".encode()).hexdigest()[:6]
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -319,7 +313,7 @@ class Engine:
         elif command == "surveys":
             await self._list_surveys(ctx, texts.PICK_SURVEY)
         elif command == "help":
-            ctx.say(texts.HELP)
+            ctx.out.append(Outgoing(chat_id=ctx.msg.chat_id, text=texts.HELP, topic=Topic.HELP))
         elif command in ("back", "skip", "restart", "stop"):
             active = await self._active(ctx)
             if active is None:
@@ -424,59 +418,66 @@ class Engine:
         ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
 
     async def _press(self, ctx: _Context, value: str) -> None:
-        parts = value.split(":")
+        press = actions.decode(value)
         active = await self._active(ctx)
-        if active is None or len(parts) not in (3, 4):
+        if active is None or press is None:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
         session, survey, question = active
-        if parts[1] != survey_tag(survey) or parts[2] != question.id:
+        if press.tag != actions.survey_tag(survey) or press.question_id != question.id:
             if not ctx.refreshed:
                 raise _Outdated(value)  # the session may be behind the response: look before refusing
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
-        if session.paused and parts[0] == "t":
+        multi = question.type is QuestionType.MULTI_CHOICE
+        picked = ctx.msg.picked
+        if picked is not None:
+            picked = tuple(sorted({i for i in picked if 0 <= i < len(question.choices)}))
+        if press.role is Role.TOGGLE and multi and not session.paused:
+            if picked is not None:
+                await self._tick(ctx, session, survey, question, picked)
+            elif press.index is not None and 0 <= press.index < len(question.choices):
+                await self._tick(
+                    ctx, session, survey, question, tuple(set(session.selection) ^ {press.index})
+                )
+            else:
+                ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            return
+        if press.role is Role.SUBMIT and multi:
+            selection = session.selection if picked is None else picked
+            chosen = [question.choices[i].id for i in sorted(selection)]
+            problem = None
+            if len(chosen) < question.min_choices:
+                problem = texts.PICK_MORE.format(n=question.min_choices)
+            elif question.max_choices is not None and len(chosen) > question.max_choices:
+                problem = texts.PICK_FEWER.format(n=question.max_choices)
+            if problem is None:
+                await self._save(ctx, session, survey, question, chosen)
+                return
+            self._emit("answer_invalid", ctx.msg.platform)
+            if picked is not None and picked != session.selection:
+                await self._tick(ctx, session, survey, question, picked)  # the checkboxes stay as ticked
+            ctx.say(problem, Kind.NOTICE)
+            return
+        answer = _button_value(question, press.index) if press.role is Role.ANSWER else None
+        if answer is None:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
-        action = parts[0]
-        if action == "d":
-            picked = [question.choices[i].id for i in sorted(session.selection)]
-            if len(picked) < question.min_choices:
-                self._emit("answer_invalid", ctx.msg.platform)
-                ctx.say(texts.PICK_MORE.format(n=question.min_choices), Kind.NOTICE)
-                return
-            if question.max_choices is not None and len(picked) > question.max_choices:
-                self._emit("answer_invalid", ctx.msg.platform)
-                ctx.say(texts.PICK_FEWER.format(n=question.max_choices), Kind.NOTICE)
-                return
-            await self._save(ctx, session, survey, question, picked)
-            return
-        try:
-            index = int(parts[3]) if len(parts) == 4 else -1
-        except ValueError:
-            index = -1
-        if (
-            action == "t"
-            and question.type is QuestionType.MULTI_CHOICE
-            and 0 <= index < len(question.choices)
-        ):
-            ticks = Ticks(question.id, tuple(sorted(set(session.selection) ^ {index})))
-            response = await self._write(
-                ctx,
-                self._responses.mark(
-                    session.response_id, session.revision, ticks, session.paused, ctx.msg.update_id
-                ),
-            )
-            ctx.session = Session.of(response, question.id)
-            ctx.values = response.values()
-            asked = self._ask(ctx, survey, question, ctx.values, ctx.session.selection)
-            ctx.out.append(replace(asked, kind=Kind.SELECTION, edit_of=ctx.msg.message_id))
-            return
-        picked_value = _button_value(question, index) if action == "a" else None
-        if picked_value is None:
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
-            return
-        await self._save(ctx, replace(session, paused=False), survey, question, picked_value)
+        await self._save(ctx, replace(session, paused=False), survey, question, answer)
+
+    async def _tick(
+        self, ctx: _Context, session: Session, survey: Survey, question: Question, selection: tuple[int, ...]
+    ) -> None:
+        """Save ``selection`` as the ticked choices and show the question with them."""
+        ticks = Ticks(question.id, tuple(sorted(selection)))
+        mark = self._responses.mark(
+            session.response_id, session.revision, ticks, session.paused, ctx.msg.update_id
+        )
+        response = await self._write(ctx, mark)
+        ctx.session = Session.of(response, question.id)
+        ctx.values = response.values()
+        asked = self._ask(ctx, survey, question, ctx.values, ctx.session.selection)
+        ctx.out.append(replace(asked, kind=Kind.SELECTION, edit_of=ctx.msg.message_id))
 
     async def _save(
         self, ctx: _Context, session: Session, survey: Survey, question: Question, value: AnswerValue
@@ -669,7 +670,7 @@ class Engine:
             ctx.say(texts.NO_SURVEYS if heading == texts.PICK_SURVEY else f"{heading}\n{texts.NO_SURVEYS}")
             return
         lines = [heading, *(f"{i}. {s.title} (/start {s.id})" for i, s in enumerate(offered, 1))]
-        buttons = tuple(Button(s.title, f"/start {s.id}") for s in offered)
+        buttons = tuple(Button(s.title, f"/start {s.id}", role=Role.START) for s in offered)
         ctx.say("\n".join(lines), actions=buttons)
 
     # ------------------------------------------------------------------ rendering
@@ -700,28 +701,30 @@ class Engine:
         values: dict[str, AnswerValue],
         selection: tuple[int, ...] = (),
     ) -> Outgoing:
-        tag = survey_tag(survey)
+        tag = actions.survey_tag(survey)
         choices: tuple[Button, ...] = ()
-        actions: list[Button] = []
+        commands: list[Button] = []
         multi = question.type is QuestionType.MULTI_CHOICE
         if question.type in BUTTON_TYPES:
-            prefix = "t" if multi else "a"
+            role = Role.TOGGLE if multi else Role.ANSWER
             choices = tuple(
-                Button(label, f"{prefix}:{tag}:{question.id}:{i}", selected=i in selection)
+                Button(label, actions.Press(role, tag, question.id, i).encode(), i in selection, role)
                 for i, label in enumerate(_button_labels(question))
             )
         if multi:
-            actions.append(Button("Done", f"d:{tag}:{question.id}"))
+            commands.append(
+                Button("Done", actions.Press(Role.SUBMIT, tag, question.id).encode(), role=Role.SUBMIT)
+            )
         if survey.settings.allow_back and question.id != survey.questions[0].id:
-            actions.append(Button("Back", "/back"))
+            commands.append(Button("Back", "/back", role=Role.BACK))
         if not question.required:
-            actions.append(Button("Skip", "/skip"))
+            commands.append(Button("Skip", "/skip", role=Role.SKIP))
         return Outgoing(
             chat_id=ctx.msg.chat_id,
             text=self._render(ctx, survey, question.text, values),
             kind=Kind.QUESTION,
             choices=choices,
-            actions=tuple(actions),
+            actions=tuple(commands),
             multi=multi,
             question_type=question.type,
             question_id=question.id,
@@ -747,9 +750,9 @@ def _shown(question: Question, value: AnswerValue) -> str:
     return answers.display(question, value)
 
 
-def _button_value(question: Question, index: int) -> AnswerValue:
+def _button_value(question: Question, index: int | None) -> AnswerValue:
     """The stored value a button of ``question`` stands for, or None for a button it never had."""
-    if index < 0:
+    if index is None or index < 0:
         return None
     if question.type is QuestionType.SINGLE_CHOICE:
         return question.choices[index].id if index < len(question.choices) else None

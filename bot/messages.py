@@ -44,10 +44,28 @@ class Incoming:
     message_id: str | None = None
     question_id: str | None = None
     attachment: bool = False
+    picked: tuple[int, ...] | None = None
+    """With a toggle or submit ``button``: every choice ticked now, from a client that shows checkboxes
+    (Slack) rather than toggling one at a time; the engine takes the whole selection in one call."""
 
     @property
     def key(self) -> ConversationKey:
         return ConversationKey(self.platform, self.user_id)
+
+
+class Role(StrEnum):
+    """What a button does, for adapters to lay it out and to tell it from the others."""
+
+    ANSWER = "answer"
+    """Answers the question with one choice (a choice, yes/no, a rating)."""
+    TOGGLE = "toggle"
+    """Ticks or unticks one choice of a multi-choice question."""
+    SUBMIT = "submit"
+    """Submits the ticked choices of a multi-choice question (Done)."""
+    BACK = "back"
+    SKIP = "skip"
+    START = "start"
+    """Starts (or resumes) the survey the button names."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,13 @@ class Button:
     label: str
     value: str
     selected: bool = False
+    role: Role = Role.ANSWER
+
+
+class Topic(StrEnum):
+    """What an informational message is about, for adapters that add something of their own to it."""
+
+    HELP = "help"
 
 
 class Kind(StrEnum):
@@ -97,3 +122,4 @@ class Outgoing:
     question_id: str | None = None
     hint: str = ""
     edit_of: str | None = None
+    topic: Topic | None = None

@@ -106,7 +106,12 @@ def start_incoming(survey_id: str, respondent: str, name: str) -> Incoming:
 
 
 def _button(button: Button) -> dict[str, Any]:
-    return {"label": button.label, "value": button.value, "selected": button.selected}
+    return {
+        "label": button.label,
+        "value": button.value,
+        "selected": button.selected,
+        "role": button.role.value,
+    }
 
 
 def render(message: Outgoing, message_id: str) -> dict[str, Any]:

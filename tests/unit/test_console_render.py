@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.console import render
-from bot.messages import Button, Kind, Outgoing
+from bot.messages import Button, Kind, Outgoing, Role
 from bot.survey import QuestionType
 
 
@@ -21,7 +21,9 @@ def question(qtype: QuestionType, labels: list[str], actions: tuple[Button, ...]
 
 def test_choices_are_a_numbered_list_with_the_hint_and_commands() -> None:
     out = question(
-        QuestionType.SINGLE_CHOICE, ["Red", "Blue"], (Button("Back", "/back"), Button("Skip", "/skip"))
+        QuestionType.SINGLE_CHOICE,
+        ["Red", "Blue"],
+        (Button("Back", "/back", role=Role.BACK), Button("Skip", "/skip", role=Role.SKIP)),
     )
     assert render(out) == "Q?\n  1. Red\n  2. Blue\nHint.\n(also: /back /skip)"
 
@@ -36,5 +38,5 @@ def test_rating_labels_are_shown_but_plain_scales_and_yes_no_are_not() -> None:
 
 def test_edits_are_not_printed_and_done_buttons_are_not_commands() -> None:
     assert render(Outgoing(chat_id="c", text="Q?\n✓ Red", kind=Kind.ANSWERED, edit_of="1")) is None
-    multi = question(QuestionType.MULTI_CHOICE, ["A", "B"], (Button("Done", "d:t:q"),))
+    multi = question(QuestionType.MULTI_CHOICE, ["A", "B"], (Button("Done", "d:t:q", role=Role.SUBMIT),))
     assert render(multi) == "Q?\n  1. A\n  2. B\nHint."

@@ -23,14 +23,13 @@ from adapters.slack import (
     PLATFORM,
     FileShared,
     action_incoming,
-    checkbox_change,
     command_incoming,
     dm_link,
     file_shared,
     home_entries,
     home_opened,
     message_incoming,
-    reconcile,
+    ticked,
     unformat,
 )
 from adapters.slack_admin import trusted_file_url
@@ -346,10 +345,10 @@ def test_a_home_tab_button_has_no_message_and_no_channel() -> None:
     assert (incoming.button, incoming.chat_id, incoming.message_id) == ("/start ice-cream", "", None)
 
 
-def test_checkboxes_report_what_was_shown_and_what_is_picked_now() -> None:
-    shown, picked = checkbox_change(BLOCK_ACTIONS_CHECKBOXES, BLOCK_ACTIONS_CHECKBOXES["actions"][0])
-    assert shown == {RED["value"]}
-    assert picked == {RED["value"], BLUE["value"]}
+def test_checkboxes_report_the_question_and_every_choice_ticked_now() -> None:
+    toggle, picked = ticked(BLOCK_ACTIONS_CHECKBOXES, BLOCK_ACTIONS_CHECKBOXES["actions"][0])
+    assert toggle == RED["value"]
+    assert picked == (0, 2)
 
 
 def test_a_submit_press_reads_the_checkboxes_from_the_state() -> None:
@@ -361,9 +360,9 @@ def test_a_submit_press_reads_the_checkboxes_from_the_state() -> None:
         "action_ts": "1700000004.000002",
     }
     body = {**BLOCK_ACTIONS_CHECKBOXES, "actions": [submit]}
-    assert checkbox_change(body, submit) == ({RED["value"]}, {RED["value"], BLUE["value"]})
+    assert ticked(body, submit) == (RED["value"], (0, 2))
     # No state for a group (never touched): what it showed is what is picked.
-    assert checkbox_change({**body, "state": {"values": {}}}, submit) == ({RED["value"]}, {RED["value"]})
+    assert ticked({**body, "state": {"values": {}}}, submit) == (RED["value"], (0,))
 
 
 def test_the_slash_command_starts_the_survey_in_the_users_dm() -> None:
@@ -418,25 +417,24 @@ def selected(out: Outgoing) -> list[str]:
     return [b.label for b in out.choices if b.selected]
 
 
-async def test_checkbox_changes_become_toggles_and_a_stale_guess_is_corrected() -> None:
+async def test_what_the_checkboxes_show_is_one_engine_call_for_a_change_and_one_for_submit() -> None:
     app = await memory_app(COLOURS)
     start = Incoming(PLATFORM, "U1", chat_id="D1", text="start colours", update_id="e1")
     asked = next(o for o in await app.engine.handle(start) if o.kind is Kind.QUESTION)
-    red, green, blue = (b.value for b in asked.choices)
-    base = Incoming(PLATFORM, "U1", chat_id="D1", update_id="trigger-1", message_id="ts1")
+    red = asked.choices[0].value
+    [done] = [b.value for b in asked.actions if b.label == "Done"]
+    base = Incoming(PLATFORM, "U1", chat_id="D1", message_id="ts1")
 
-    out = await reconcile(app.engine.handle, base, set(), {red, blue})
+    out = await app.engine.handle(replace(base, button=red, picked=(0, 2), update_id="t1"))
     assert [o.kind for o in out] == [Kind.SELECTION] and selected(out[0]) == ["Red", "Blue"]
-
-    # A quick second click: the message still showed nothing picked, the engine has Red and Blue.
-    out = await reconcile(app.engine.handle, replace_id(base, "trigger-2"), set(), {red, blue, green})
+    # A quick second click, whatever the message showed: the engine takes the whole set again.
+    out = await app.engine.handle(replace(base, button=red, picked=(0, 1, 2), update_id="t2"))
     assert selected(out[0]) == ["Red", "Green", "Blue"]
 
-    # Nothing changed: nothing to send.
-    assert (
-        await reconcile(app.engine.handle, replace_id(base, "t3"), {red, green, blue}, {red, green, blue})
-        == []
-    )
+    out = await app.engine.handle(replace(base, button=done, picked=(1,), update_id="t3"))
+    assert [o.kind for o in out][:1] == [Kind.ANSWERED]
+    response = await app.responses.find("colours", app.engine.respondent_key(PLATFORM, "U1"))
+    assert response is not None and response.values() == {"colours": ["green"]}
 
 
 async def test_toggling_an_answered_question_returns_the_notice() -> None:
@@ -447,8 +445,8 @@ async def test_toggling_an_answered_question_returns_the_notice() -> None:
         if o.kind is Kind.QUESTION
     )
     await app.engine.handle(Incoming(PLATFORM, "U1", chat_id="D1", text="1"))
-    base = Incoming(PLATFORM, "U1", chat_id="D1", update_id="late", message_id="ts1")
-    out = await reconcile(app.engine.handle, base, set(), {asked.choices[1].value})
+    late = Incoming(PLATFORM, "U1", chat_id="D1", update_id="late", message_id="ts1")
+    out = await app.engine.handle(replace(late, button=asked.choices[1].value, picked=(1,)))
     assert [o.kind for o in out] == [Kind.NOTICE]
 
 

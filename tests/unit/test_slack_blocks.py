@@ -10,7 +10,7 @@ import pytest
 
 from adapters.slack_blocks import HomeEntry, Standing, escape, home_view, notice_text, render
 from bot import texts
-from bot.messages import Button, Kind, Outgoing
+from bot.messages import Button, Kind, Outgoing, Role, Topic
 from bot.survey import QuestionType
 
 # Slack's published limits (https://docs.slack.dev/reference/block-kit/).
@@ -112,7 +112,11 @@ def elements(blocks: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def test_single_choice_is_a_row_of_buttons_carrying_the_engine_values() -> None:
     message = render(
-        question(QuestionType.SINGLE_CHOICE, ["Vanilla", "Chocolate"], actions=(Button("Back", "/back"),))
+        question(
+            QuestionType.SINGLE_CHOICE,
+            ["Vanilla", "Chocolate"],
+            actions=(Button("Back", "/back", role=Role.BACK),),
+        )
     )
     check_block_kit(message.blocks, LIMITS["message_blocks"])
     assert message.blocks[0] == {
@@ -151,7 +155,7 @@ def test_multi_choice_is_checkboxes_with_the_selection_and_a_submit_button() -> 
         labels,
         multi=True,
         selected=frozenset({1, 11}),
-        actions=(Button("Done", "d:4f2a1c:q"), Button("Skip", "/skip")),
+        actions=(Button("Done", "d:4f2a1c:q", role=Role.SUBMIT), Button("Skip", "/skip", role=Role.SKIP)),
         kind=Kind.SELECTION,
     )
     message = render(out)
@@ -176,7 +180,7 @@ def test_free_text_is_a_plain_prompt_with_the_hint() -> None:
         chat_id="D1",
         text="When will you arrive?",
         kind=Kind.QUESTION,
-        actions=(Button("Skip", "/skip"),),
+        actions=(Button("Skip", "/skip", role=Role.SKIP),),
         question_type=QuestionType.DATE,
         hint="Please reply with a date as YYYY-MM-DD.",
     )
@@ -198,7 +202,7 @@ def test_info_error_and_notice() -> None:
     listing = Outgoing(
         chat_id="D1",
         text="Which survey would you like to take?\n1. Ice cream (/start ice-cream)",
-        actions=(Button("Ice cream", "/start ice-cream"),),
+        actions=(Button("Ice cream", "/start ice-cream", role=Role.START),),
     )
     message = render(listing)
     check_block_kit(message.blocks, LIMITS["message_blocks"])
@@ -208,7 +212,7 @@ def test_info_error_and_notice() -> None:
     assert [b["type"] for b in error.blocks] == ["section"]
     notice = Outgoing(chat_id="D1", text=texts.ALREADY_ANSWERED, kind=Kind.NOTICE)
     assert notice_text(notice) == texts.ALREADY_ANSWERED
-    help_text = render(Outgoing(chat_id="D1", text=texts.HELP)).text
+    help_text = render(Outgoing(chat_id="D1", text=texts.HELP, topic=Topic.HELP)).text
     assert "/survey [SURVEY_ID]" in help_text and "\nstart [survey]" in help_text
 
 
@@ -227,7 +231,7 @@ def test_long_texts_and_labels_stay_within_the_limits() -> None:
         QuestionType.SINGLE_CHOICE,
         ["L" * 300, *(f"Choice {n}" for n in range(60))],
         text=text,
-        actions=tuple(Button(f"Survey {n}", f"/start s{n}") for n in range(30)),
+        actions=tuple(Button(f"Survey {n}", f"/start s{n}", role=Role.START) for n in range(30)),
     )
     message = render(out)
     check_block_kit(message.blocks, LIMITS["message_blocks"])
@@ -247,7 +251,9 @@ def test_too_many_choices_for_buttons_are_typed() -> None:
 
 
 def test_a_huge_text_is_cut_to_fifty_blocks() -> None:
-    message = render(Outgoing(chat_id="D1", text="x" * 200_000, actions=(Button("Back", "/back"),)))
+    message = render(
+        Outgoing(chat_id="D1", text="x" * 200_000, actions=(Button("Back", "/back", role=Role.BACK),))
+    )
     check_block_kit(message.blocks, LIMITS["message_blocks"])
     assert len(message.blocks) == 50 and message.blocks[-1]["type"] == "actions"
     assert message.blocks[-2]["text"]["text"].endswith("…")

@@ -31,7 +31,7 @@ from bot import texts
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
 from bot.loader import load_file, load_text
-from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.responses import Status
 from bot.survey import QuestionType
 
@@ -301,7 +301,7 @@ async def test_a_choice_question_is_a_message_with_an_inline_keyboard(bot: Any) 
     message = question(
         QuestionType.SINGLE_CHOICE,
         ["Vanilla", "Chocolate", "Strawberry"],
-        actions=(Button("Back", "/back"),),
+        actions=(Button("Back", "/back", role=Role.BACK),),
         hint="Please reply with the number corresponding to your choice.",
     )
     await tg.render(bot, message)
@@ -336,13 +336,15 @@ async def test_an_answered_question_is_edited_and_loses_its_keyboard(bot: Any) -
 
 
 async def test_a_selection_edits_only_the_keyboard_and_ticks_what_is_picked(bot: Any) -> None:
-    toggles = tuple(Button(label, f"t:abc123:q:{i}", selected=i == 1) for i, label in enumerate("ABC"))
+    toggles = tuple(
+        Button(label, f"t:abc123:q:{i}", selected=i == 1, role=Role.TOGGLE) for i, label in enumerate("ABC")
+    )
     message = Outgoing(
         "77",
         "Toppings?",
         Kind.SELECTION,
         choices=toggles,
-        actions=(Button("Done", "d:abc123:q"),),
+        actions=(Button("Done", "d:abc123:q", role=Role.SUBMIT),),
         multi=True,
         question_type=QuestionType.MULTI_CHOICE,
         edit_of="21",
@@ -362,7 +364,10 @@ async def test_other_kinds_are_plain_messages(bot: Any, kind: Kind) -> None:
 
 
 async def test_a_survey_list_offers_one_survey_per_row(bot: Any) -> None:
-    starts = (Button("Ice cream preferences", "/start ice-cream"), Button("Lunch", "/start lunch"))
+    starts = (
+        Button("Ice cream preferences", "/start ice-cream", role=Role.START),
+        Button("Lunch", "/start lunch", role=Role.START),
+    )
     await tg.render(bot, Outgoing("77", "Which survey would you like to take?", actions=starts))
     [call] = recorded(bot).calls[1:]
     assert call.params["reply_markup"]["inline_keyboard"] == [
@@ -373,7 +378,7 @@ async def test_a_survey_list_offers_one_survey_per_row(bot: Any) -> None:
 
 async def test_a_long_text_is_sent_in_pieces_with_the_keyboard_on_the_last(bot: Any) -> None:
     text = "\n".join(f"line {i} " + "x" * 90 for i in range(100))
-    await tg.render(bot, Outgoing("77", text, actions=(Button("Lunch", "/start lunch"),)))
+    await tg.render(bot, Outgoing("77", text, actions=(Button("Lunch", "/start lunch", role=Role.START),)))
     calls = recorded(bot).calls[1:]
     assert len(calls) == 3
     assert all(len(c.params["text"]) <= 4096 for c in calls)

@@ -15,7 +15,7 @@ from adapters.web.chat import (
     reply_frame,
     to_incoming,
 )
-from bot.messages import Button, Incoming, Kind, Outgoing
+from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
 
 
@@ -73,8 +73,11 @@ def test_render_question() -> None:
         chat_id="resp-0001",
         text="Toppings?",
         kind=Kind.QUESTION,
-        choices=(Button("Nuts", "t:abc:toppings:0", selected=True), Button("Sauce", "t:abc:toppings:1")),
-        actions=(Button("Done", "d:abc:toppings"), Button("Back", "/back")),
+        choices=(
+            Button("Nuts", "t:abc:toppings:0", True, Role.TOGGLE),
+            Button("Sauce", "t:abc:toppings:1", role=Role.TOGGLE),
+        ),
+        actions=(Button("Done", "d:abc:toppings", role=Role.SUBMIT), Button("Back", "/back", role=Role.BACK)),
         multi=True,
         question_type=QuestionType.MULTI_CHOICE,
         question_id="toppings",
@@ -85,12 +88,12 @@ def test_render_question() -> None:
         "kind": "question",
         "text": "Toppings?",
         "choices": [
-            {"label": "Nuts", "value": "t:abc:toppings:0", "selected": True},
-            {"label": "Sauce", "value": "t:abc:toppings:1", "selected": False},
+            {"label": "Nuts", "value": "t:abc:toppings:0", "selected": True, "role": "toggle"},
+            {"label": "Sauce", "value": "t:abc:toppings:1", "selected": False, "role": "toggle"},
         ],
         "actions": [
-            {"label": "Done", "value": "d:abc:toppings", "selected": False},
-            {"label": "Back", "value": "/back", "selected": False},
+            {"label": "Done", "value": "d:abc:toppings", "selected": False, "role": "submit"},
+            {"label": "Back", "value": "/back", "selected": False, "role": "back"},
         ],
         "multi": True,
         "question_type": "multi_choice",

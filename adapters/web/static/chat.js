@@ -188,8 +188,8 @@
       button.type = "button";
       button.textContent = b.label;
       button.dataset.value = b.value;
-      if (b.value.startsWith("d:")) button.classList.add("primary");
-      if (className === "choices" && b.value.startsWith("t:")) {
+      if (b.role === "submit") button.classList.add("primary");
+      if (className === "choices" && b.role === "toggle") {
         button.setAttribute("aria-pressed", b.selected ? "true" : "false");
       }
       button.addEventListener("click", () => {
@@ -217,7 +217,7 @@
     }
     if (m.actions.length) {
       // Commands (Back, Skip, a survey to start) are echoed as if typed; Done is not.
-      item.append(buttons(m.actions, "actions", m.id, (b) => b.value.startsWith("/")));
+      item.append(buttons(m.actions, "actions", m.id, (b) => b.role !== "submit"));
     }
     return item;
   }
