@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TextIO
 
+from adapters.metrics import handle_observed
 from bot.engine import Engine
 from bot.messages import Incoming, Kind, Outgoing, Role
 from bot.survey import CHOICE_TYPES, QuestionType
@@ -50,9 +52,16 @@ class ConsoleChat:
         self._user_id = user_id
         self._name = name
         self._out = out
+        self._question: str | None = None
 
     async def send(self, line: str) -> list[Outgoing]:
-        replies = await self._engine.handle(to_incoming(line, self._user_id, self._name))
+        """Hand ``line`` to the engine (counted and timed like every platform's messages), bound to the
+        question last printed, and print the replies."""
+        msg = replace(to_incoming(line, self._user_id, self._name), question_id=self._question)
+        replies = await handle_observed(self._engine, msg)
+        self._question = next(
+            (m.question_id for m in reversed(replies) if m.kind is Kind.QUESTION), self._question
+        )
         self._print(replies)
         return replies
 

@@ -24,6 +24,7 @@ from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
 from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Ticks, respondent_key
+from bot.states import Input, Outcome, State, outcome
 from bot.survey import BUTTON_TYPES, Question, QuestionType, Survey
 
 log = logging.getLogger("surveybot.engine")
@@ -316,10 +317,14 @@ class Engine:
             ctx.out.append(Outgoing(chat_id=ctx.msg.chat_id, text=texts.HELP, topic=Topic.HELP))
         elif command in ("back", "skip", "restart", "stop"):
             active = await self._active(ctx)
-            if active is None:
+            verdict = outcome(_state(active), Input(command))
+            if active is None or verdict is Outcome.NOT_STARTED:
                 ctx.say(texts.NOTHING_IN_PROGRESS)
                 return
             session, survey, question = active
+            if verdict is Outcome.PAUSED:
+                ctx.say(texts.STILL_PAUSED.format(title=survey.title))
+                return
             if command == "back":
                 await self._back(ctx, session, survey, question)
             elif command == "skip":
@@ -378,7 +383,7 @@ class Engine:
                 ctx.say(texts.NOTHING_IN_PROGRESS)
             return
         session, survey, question = active
-        if session.paused:
+        if outcome(_state(active), Input.ANSWER) is Outcome.PAUSED:
             ctx.say(texts.STILL_PAUSED.format(title=survey.title))
             return
         answering = ctx.msg.question_id or ctx.prompt
@@ -403,7 +408,7 @@ class Engine:
         """Something other than text: say how to answer, and ask the question again if one is waiting."""
         active = await self._active(ctx)
         ctx.say(texts.TEXT_ONLY, Kind.ERROR)
-        if active is not None and not active[0].paused:
+        if outcome(_state(active), Input.ATTACHMENT) is Outcome.HANDLE and active is not None:
             session, survey, question = active
             values = await self._values(ctx, session)
             ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
@@ -429,11 +434,15 @@ class Engine:
                 raise _Outdated(value)  # the session may be behind the response: look before refusing
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
+        received = {Role.TOGGLE: Input.TOGGLE, Role.SUBMIT: Input.SUBMIT}.get(press.role, Input.ANSWER)
+        if outcome(_state(active), received) is Outcome.PAUSED:
+            ctx.say(texts.STILL_PAUSED.format(title=survey.title), Kind.NOTICE)
+            return
         multi = question.type is QuestionType.MULTI_CHOICE
         picked = ctx.msg.picked
         if picked is not None:
             picked = tuple(sorted({i for i in picked if 0 <= i < len(question.choices)}))
-        if press.role is Role.TOGGLE and multi and not session.paused:
+        if press.role is Role.TOGGLE and multi:
             if picked is not None:
                 await self._tick(ctx, session, survey, question, picked)
             elif press.index is not None and 0 <= press.index < len(question.choices):
@@ -463,7 +472,7 @@ class Engine:
         if answer is None:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
-        await self._save(ctx, replace(session, paused=False), survey, question, answer)
+        await self._save(ctx, session, survey, question, answer)
 
     async def _tick(
         self, ctx: _Context, session: Session, survey: Survey, question: Question, selection: tuple[int, ...]
@@ -739,6 +748,13 @@ def _button_labels(question: Question) -> list[str]:
         return ["Yes", "No"]
     low, high = answers.rating_bounds(question)
     return [f"{n} {question.labels[n]}" if n in question.labels else str(n) for n in range(low, high + 1)]
+
+
+def _state(active: tuple[Session, Survey, Question] | None) -> State:
+    """The respondent's state (see :mod:`bot.states`), from the session of the survey in progress."""
+    if active is None:
+        return State.IDLE
+    return State.PAUSED if active[0].paused else State.ASKING
 
 
 def _shown(question: Question, value: AnswerValue) -> str:

@@ -539,3 +539,19 @@ async def test_something_other_than_text_changes_nothing(h: Harness) -> None:
     assert texts_of(out)[0] == texts.TEXT_ONLY
     assert question(out).question_id == "flavour"
     assert (await h.response("ice-cream")).path == ()  # type: ignore[attr-defined]
+
+
+async def test_paused_means_paused_for_typing_and_buttons_alike(h: Harness) -> None:
+    out = await h.say("/start ice-cream")
+    chocolate = question(out).choices[1].value
+    await h.say("/stop")
+    paused = texts.STILL_PAUSED.format(title="Ice cream preferences")
+    assert texts_of(await h.say("2")) == [paused]
+    out = await h.press(chocolate)
+    assert [(m.kind, m.text) for m in out] == [(Kind.NOTICE, paused)]
+    assert texts_of(await h.say("/skip")) == [paused]
+    assert (await h.response("ice-cream")).path == ()  # type: ignore[attr-defined]
+    out = await h.say("/start")
+    assert question(out).question_id == "flavour"
+    out = await h.press(chocolate)
+    assert question(out).question_id == "wants_feedback"

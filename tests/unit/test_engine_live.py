@@ -72,9 +72,11 @@ async def test_toggles_help_and_pause_keep_the_buttons_live() -> None:
     out = await h.press(toppings.choices[1].value, message_id="m-toppings")
     assert retired(out) == []
     assert retired(await h.say("/stop")) == []
-    out = await h.press(toppings.actions[0].value, message_id="m-toppings")  # Done
-    assert retired(out) == []
-    assert [m.edit_of for m in out if m.kind is Kind.ANSWERED] == ["m-toppings"]
+    out = await h.press(toppings.actions[0].value, message_id="m-toppings")  # Done, while paused
+    assert [m.kind for m in out] == [Kind.NOTICE] and retired(out) == []
+    out = await h.say("/start")  # resumes: the question again, and the earlier copy loses its buttons
+    assert retired(out)[0][0] == "m-toppings"
+    assert [b.selected for b in question(out).choices] == [True, True, False]
 
 
 async def test_a_message_of_an_older_question_is_not_marked_live(h: Harness) -> None:
