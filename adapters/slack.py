@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import slack_admin
 from adapters.metrics import handle_observed
 from adapters.slack_blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
+from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin
 from bot import actions
 from bot.errors import StorageUnavailable
 from bot.messages import Incoming, Kind, Outgoing, Role
@@ -198,11 +199,6 @@ async def home_entries(app: App, user: str) -> list[HomeEntry]:
 
 _DM_NOTE = "Let's continue in {link}: I have sent you a message there."
 _MENTION = "Hello! Surveys run in {link}: open it and type `surveys`, or use `/survey` from anywhere."
-_NOT_ADMIN_UPLOAD = (
-    "Thanks, but only survey admins can load surveys here, so I have not read that file. "
-    "To answer a question, just type your answer."
-)
-_NOT_ADMIN_COMMAND = "Sorry, /survey-admin is for survey admins only."
 _ADMIN_USAGE = "Usage: `/survey-admin results SURVEY_ID` posts a survey's results in our direct messages."
 _RESULTS_COMING = "Posting the results of `{survey_id}` in our direct messages."
 
@@ -218,12 +214,12 @@ class SlackBot:
         self._token = settings.bot_token.get_secret_value()
         self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
         self._admins = frozenset(app.config.admins.slack)
+        self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, self._admins)
         self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         self.bolt = AsyncApp(name="surveybot", client=self.client, signing_secret=secret, logger=log)
         self._names: dict[str, str] = {}
         self._dms: dict[str, str] = {}
-        # channel -> (ts, question) of the last question whose buttons are on show, in this process.
         self._busy: set[asyncio.Task[Any]] = set()
         self._socket: Any = None
         self.bolt.event("message")(self._on_message)
@@ -338,8 +334,8 @@ class SlackBot:
     async def _on_survey_admin(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         user = body["user_id"]
         words = (body.get("text") or "").split()
-        if user not in self._admins:
-            await ack(text=_NOT_ADMIN_COMMAND)
+        if not self.admin.is_admin(user):
+            await ack(text=NOT_ADMIN_RESULTS)
             return
         if len(words) != 2 or words[0].lower() != "results":
             await ack(text=_ADMIN_USAGE)
@@ -347,7 +343,9 @@ class SlackBot:
         survey_id = words[1].lower()
         await ack(text=_RESULTS_COMING.format(survey_id=survey_id))
         async with self._working():
-            await slack_admin.post_results(self._app, self.client, await self._dm(user), survey_id)
+            await slack_admin.show(
+                self.client, await self._dm(user), await self.admin.results(user, survey_id)
+            )
 
     async def _on_home_opened(self, body: dict[str, Any]) -> None:
         opened = home_opened(body)
@@ -376,11 +374,11 @@ class SlackBot:
         async with self._working():
             if not await self._first_delivery(shared.user_id, shared.event_id):
                 return
-            if shared.user_id not in self._admins:
-                await self.client.chat_postMessage(channel=shared.channel_id, text=_NOT_ADMIN_UPLOAD)
+            if not self.admin.is_admin(shared.user_id):  # refused without reading the file
+                await self.client.chat_postMessage(channel=shared.channel_id, text=NOT_ADMIN_UPLOAD)
                 return
             await slack_admin.load_upload(
-                self._app, self.client, self._token, shared.channel_id, shared.file_id
+                self.admin, self.client, self._token, shared.channel_id, shared.user_id, shared.file_id
             )
 
     # --- the engine, and sending its replies

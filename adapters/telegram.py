@@ -44,10 +44,8 @@ from adapters.bootstrap import App
 from adapters.config import TelegramSettings
 from adapters.metrics import handle_observed
 from adapters.runner import Platform
-from bot import texts
-from bot.catalog import publish_upload
+from adapters.survey_admin import AdminReply, SurveyAdmin
 from bot.engine import split_command
-from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
 
@@ -63,7 +61,6 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 MAX_TEXT = 4096
 MAX_NOTICE = 200
 MAX_CAPTION = 1024
-MAX_UPLOAD = 512 * 1024
 ATTEMPTS = 5
 BACKOFF = 0.5
 """Seconds before the first retry after a network error; doubled for each further one, up to 30."""
@@ -81,11 +78,6 @@ ADMIN_MENU = [*MENU, BotCommand("results", "Results of a survey: /results SURVEY
 
 PRIVATE_ONLY = "Surveys are taken in a private chat with me. Tap the button to open one."
 OPEN_PRIVATE = "Open a private chat"
-UPLOAD_REFUSED = "Sorry, only survey admins can upload surveys. Your file was not stored."
-RESULTS_REFUSED = "Sorry, only survey admins can read results."
-RESULTS_USAGE = "Send /results SURVEY_ID, for example /results ice-cream."
-YAML_ONLY = "Please send the survey as a .yaml file."
-TOO_LARGE = "That file is too large for a survey (at most 512 KB)."
 
 _NUMBER = re.compile(r"-?\d+")
 _DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -323,6 +315,7 @@ class TelegramAdapter:
         self.app = app
         self.application = application
         self.admins = set(app.config.admins.telegram)
+        self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, self.admins)
         self.settings = app.config.telegram
         self._secret = webhook_secret(application.bot.token).encode()
         self._ready = asyncio.Lock()
@@ -502,57 +495,26 @@ class TelegramAdapter:
     async def _upload(self, message: Message, user_id: str) -> None:
         document = message.document
         assert document is not None
-        chat_id = message.chat.id
-        if user_id not in self.admins:
-            log.info("survey upload refused for Telegram user %s (not an admin)", user_id)
-            await send_text(self.bot, chat_id, UPLOAD_REFUSED)
-            return
         name = document.file_name or "survey.yaml"
-        if not name.lower().endswith((".yaml", ".yml")):
-            await send_text(self.bot, chat_id, YAML_ONLY)
-            return
-        if (document.file_size or 0) > MAX_UPLOAD:
-            await send_text(self.bot, chat_id, TOO_LARGE)
+        refusal = self.admin.refuse_upload(user_id, name, document.file_size)
+        if refusal is not None:
+            if not self.admin.is_admin(user_id):
+                log.info("survey upload refused for Telegram user %s (not an admin)", user_id)
+            await self._reply(message.chat.id, refusal)
             return
         file = await deliver(document.get_file, "getFile")
         content = None if file is None else await deliver(file.download_as_bytearray, "file download")
-        if content is None:
-            await send_text(self.bot, chat_id, texts.UNAVAILABLE)
-            return
-        await send_text(self.bot, chat_id, await self._load(name, bytes(content)))
-
-    async def _load(self, name: str, content: bytes) -> str:
-        try:
-            published = await publish_upload(self.app.surveys, self.app.cache, content, name)
-        except DefinitionError as exc:
-            return "\n".join(str(problem) for problem in exc.problems)
-        except VersionConflict as exc:
-            return str(exc)
-        except StorageUnavailable:
-            return texts.UNAVAILABLE
-        log.info("survey loaded from Telegram: %s", published.line())
-        return published.line()
+        await self._reply(
+            message.chat.id, await self.admin.load(name, None if content is None else bytes(content))
+        )
 
     async def _results(self, chat_id: int, user_id: str, survey_id: str) -> None:
-        if user_id not in self.admins:
-            await send_text(self.bot, chat_id, RESULTS_REFUSED)
-            return
-        if not survey_id:
-            await send_text(self.bot, chat_id, RESULTS_USAGE)
-            return
-        from adapters.charts import render_charts
-        from bot.results import summarize, summary_text
+        await self._reply(chat_id, await self.admin.results(user_id, survey_id))
 
-        try:
-            summary = await summarize(self.app.cache, self.app.responses, survey_id.lower())
-        except SurveyNotFound:
-            await send_text(self.bot, chat_id, texts.UNKNOWN_SURVEY.format(survey_id=survey_id))
-            return
-        except StorageUnavailable:
-            await send_text(self.bot, chat_id, texts.UNAVAILABLE)
-            return
-        await send_text(self.bot, chat_id, summary_text(summary))
-        for chart in await asyncio.to_thread(render_charts, summary):
+    async def _reply(self, chat_id: int, reply: AdminReply) -> None:
+        """An admin's answer: its text and detail in a message, then each chart as a photo."""
+        await send_text(self.bot, chat_id, f"{reply.text}\n{reply.detail}" if reply.detail else reply.text)
+        for chart in reply.charts:
             caption = chart.title[:MAX_CAPTION]
             await deliver(
                 lambda chart=chart, caption=caption: self.bot.send_photo(  # type: ignore[misc]

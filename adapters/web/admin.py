@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.bootstrap import App
 from adapters.charts import render_charts
 from adapters.export import csv_lines, export_table, json_chunks
+from adapters.survey_admin import MAX_UPLOAD_BYTES
 from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
@@ -28,7 +29,7 @@ from bot.responses import Response as StoredResponse
 from bot.results import SurveySummary, summarize, summary_text
 from bot.survey import Survey
 
-MAX_UPLOAD = 1024 * 1024
+MAX_UPLOAD = MAX_UPLOAD_BYTES  # the same limit as chat uploads
 
 EXAMPLE_YAML = """\
 id: ice-cream

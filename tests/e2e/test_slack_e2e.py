@@ -413,13 +413,10 @@ async def test_admins_load_surveys_and_read_results_others_are_refused(http: tup
     eve = stack.user("U0EVE0001", "Eve")
 
     await eve.upload("lunch.yaml", LUNCH)
-    assert web.texts(eve.dm) == [
-        "Thanks, but only survey admins can load surveys here, so I have not read that file. "
-        "To answer a question, just type your answer."
-    ]
+    assert web.texts(eve.dm) == ["Sorry, only survey admins can upload surveys. Your file was not stored."]
     assert web.calls_to("files.info") == [] and web.calls_to("download") == []
     assert (await eve.slash("/survey-admin", "results ice-cream"))["text"] == (
-        "Sorry, /survey-admin is for survey admins only."
+        "Sorry, only survey admins can read results."
     )
 
     await admin.upload("broken.yaml", BROKEN)
@@ -428,7 +425,7 @@ async def test_admins_load_surveys_and_read_results_others_are_refused(http: tup
     assert "broken.yaml:7: question 'a':" in problems.blocks[1]["text"]["text"]
 
     await admin.upload("lunch.yaml", LUNCH, event_id="Ev0UPLOAD1")
-    stored = "Stored survey `lunch` version 1, “Lunch”, 1 questions. Respondents can take it now."
+    stored = "stored lunch version 1 (lunch.yaml)"  # as `surveybot load` and Telegram say it
     assert web.texts(admin.dm)[-1] == stored
     await admin.upload("lunch.yaml", LUNCH, event_id="Ev0UPLOAD1")  # Slack's retry: no second answer
     assert web.texts(admin.dm)[-1] == stored and web.texts(admin.dm).count(stored) == 1
@@ -440,7 +437,7 @@ async def test_admins_load_surveys_and_read_results_others_are_refused(http: tup
     ack = await admin.slash("/survey-admin", "results lunch", channel="C0GENERAL")
     assert ack["text"] == "Posting the results of `lunch` in our direct messages."
     summary = web.history(admin.dm)[-1]
-    assert summary.text == "Results of `lunch`:"
+    assert summary.text == "Results of lunch:"
     assert "Salad 1 (100%)" in summary.blocks[1]["text"]["text"]
     uploaded = [f for f in web.files.values() if admin.dm in f.channels]
     assert [(f.name, f.content[:8]) for f in uploaded] == [("dish.png", b"\x89PNG\r\n\x1a\n")]

@@ -512,7 +512,7 @@ def test_only_admins_upload_surveys_and_read_results(polling_bot: Bot, mongodb_t
     stranger.expect("Thank you! Your response has been recorded.", log=log)
     admin.say("/results lunch")
     [summary] = admin.expect("Started 1, completed 1 (100%), in progress 0", log=log)
-    assert summary["text"].startswith("Lunch (lunch, version 1)")
+    assert summary["text"].startswith("Results of lunch:\nLunch (lunch, version 1)")
 
     admin.say("/start ice-cream")
     flavour = admin.expect("Which flavour of ice cream do you prefer?", log=log)[-1]

@@ -103,27 +103,15 @@ class Harness:
     async def say(
         self, text: str, user: str = "u1", update_id: str | None = None, question_id: str | None = None
     ) -> list[Outgoing]:
-        msg = Incoming(
-            platform="test",
-            user_id=user,
-            user_name="John Doe",
-            chat_id=user,
-            text=text,
-            update_id=update_id,
-            question_id=question_id,
+        return await self.engine.handle(
+            self.incoming(user, text=text, update_id=update_id, question_id=question_id)
         )
-        return await self.engine.handle(msg)
 
     async def press(self, value: str, user: str = "u1", message_id: str = "m1") -> list[Outgoing]:
-        msg = Incoming(
-            platform="test",
-            user_id=user,
-            user_name="John Doe",
-            chat_id=user,
-            button=value,
-            message_id=message_id,
-        )
-        return await self.engine.handle(msg)
+        return await self.engine.handle(self.incoming(user, button=value, message_id=message_id))
+
+    def incoming(self, user: str, **what: str | None) -> Incoming:
+        return Incoming(platform="test", user_id=user, user_name="John Doe", chat_id=user, **what)  # type: ignore[arg-type]
 
     async def response(self, survey_id: str, user: str = "u1") -> object:
         found = await self.responses.find(survey_id, respondent_key(SECRET, "test", user))

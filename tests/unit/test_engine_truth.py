@@ -181,13 +181,18 @@ class _StallingResponses(InMemoryResponseStore):
         return await asyncio.shield(self.writes[-1])
 
 
-async def test_a_write_that_outlives_the_deadline_is_reported_honestly_and_checked_on_resend() -> None:
+async def stalled() -> tuple[Harness, _StallingResponses]:
+    """A respondent at the first question, with a database whose writes stall and a 0.2 s deadline."""
     stalling = _StallingResponses()
     h = Harness(responses=stalling)
     h.engine = Engine(h.cache, stalling, h.sessions, b"test-secret", deadline=0.2)
     await h.publish(ICE_CREAM)
     await h.say("/start ice-cream")
+    return h, stalling
 
+
+async def test_a_write_that_outlives_the_deadline_is_reported_honestly_and_checked_on_resend() -> None:
+    h, stalling = await stalled()
     out = await h.say("2", update_id="u1")
     assert texts_of(out) == [texts.UNCONFIRMED], "it may still land: not 'it was not saved'"
     stalling.gate.set()
@@ -199,11 +204,7 @@ async def test_a_write_that_outlives_the_deadline_is_reported_honestly_and_check
 
 
 async def test_a_write_that_did_not_land_is_made_on_resend() -> None:
-    stalling = _StallingResponses()
-    h = Harness(responses=stalling)
-    h.engine = Engine(h.cache, stalling, h.sessions, b"test-secret", deadline=0.2)
-    await h.publish(ICE_CREAM)
-    await h.say("/start ice-cream")
+    h, stalling = await stalled()
 
     assert texts_of(await h.say("2", update_id="u1")) == [texts.UNCONFIRMED]
     stalling.writes[0].cancel()  # it never reached the database

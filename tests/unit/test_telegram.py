@@ -23,6 +23,7 @@ from telegram import Update
 from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
+import adapters.survey_admin as admin
 import adapters.telegram as tg
 from adapters.bootstrap import App
 from adapters.config import AdminSettings, Config, TelegramSettings
@@ -698,7 +699,7 @@ async def test_a_non_admin_upload_is_refused_and_nothing_is_stored(h: Harness) -
     stranger = {**USER, "id": 78}
     message = {**DOCUMENT_UPDATE["message"], "from": stranger, "chat": {**PRIVATE, "id": 78}}
     calls = await h.send({"update_id": 1, "message": message})
-    assert [(c.method, c.params["text"]) for c in calls] == [("sendMessage", tg.UPLOAD_REFUSED)]
+    assert [(c.method, c.params["text"]) for c in calls] == [("sendMessage", admin.NOT_ADMIN_UPLOAD)]
     assert [s.id for s in await h.app.surveys.list_newest()] == ["ice-cream"]
 
 
@@ -719,7 +720,8 @@ async def test_an_invalid_upload_lists_every_problem_with_file_and_line(h: Harne
     broken = LUNCH.replace("type: text", "type: essay") + "    colour: red\n"
     h.request.files["BQACAgIAAxkBAAIBY2Vx"] = broken.encode()
     calls = await h.send(DOCUMENT_UPDATE)
-    lines = calls[-1].params["text"].splitlines()
+    heading, *lines = calls[-1].params["text"].splitlines()
+    assert heading == "“lunch.yaml” was not loaded: 2 problems."
     assert len(lines) == 2
     assert all(line.startswith("lunch.yaml:") for line in lines)
     assert any(":5: question 'dish'" in line for line in lines), lines
@@ -730,13 +732,15 @@ async def test_only_yaml_files_are_read(h: Harness) -> None:
     message = {**DOCUMENT_UPDATE["message"]}
     message["document"] = {**message["document"], "file_name": "notes.txt"}
     calls = await h.send({"update_id": 3, "message": message})
-    assert [(c.method, c.params["text"]) for c in calls] == [("sendMessage", tg.YAML_ONLY)]
+    assert [(c.method, c.params["text"]) for c in calls] == [
+        ("sendMessage", admin.NOT_YAML.format(name="notes.txt"))
+    ]
 
 
 async def test_results_are_for_admins_only(h: Harness) -> None:
     stranger = {**USER, "id": 78}
     calls = await h.say("/results ice-cream", chat={**PRIVATE, "id": 78}, user=stranger)
-    assert sent_texts(calls) == [tg.RESULTS_REFUSED]
+    assert sent_texts(calls) == [admin.NOT_ADMIN_RESULTS]
 
 
 async def test_the_webhook_refuses_a_request_without_the_secret_token(h: Harness) -> None:
@@ -789,7 +793,8 @@ async def test_an_admin_reads_the_results_with_a_chart_per_question(h: Harness) 
         await h.say(text)
     calls = await h.say("/results ice-cream")
     [summary] = sent_texts(calls)
-    assert summary.splitlines()[:2] == [
+    assert summary.splitlines()[:3] == [
+        "Results of ice-cream:",
         "Ice cream preferences (ice-cream, version 1)",
         "Started 1, completed 1 (100%), in progress 0",
     ]
@@ -802,7 +807,7 @@ async def test_an_admin_reads_the_results_with_a_chart_per_question(h: Harness) 
 
 async def test_results_of_an_unknown_survey(h: Harness) -> None:
     assert sent_texts(await h.say("/results nope")) == ["There is no survey called “nope”."]
-    assert sent_texts(await h.say("/results")) == [tg.RESULTS_USAGE]
+    assert sent_texts(await h.say("/results")) == [admin.RESULTS_USAGE]
 
 
 async def test_start_up_waits_for_an_unreachable_bot_api(monkeypatch: pytest.MonkeyPatch) -> None:

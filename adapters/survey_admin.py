@@ -1,0 +1,108 @@
+"""Admin work from a chat, once for every platform: who may do it, loading an uploaded survey file, and a
+survey's results with their charts. Each chat adapter only maps its file upload or command to these
+calls and renders the :class:`AdminReply` (text, preformatted detail, PNG charts) its own way.
+
+The refusal texts and the one upload limit live here; a store outage answers "try again" everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from adapters.charts import Chart
+from bot import texts
+from bot.catalog import SurveyCache, publish_upload
+from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
+from bot.ports import ResponseStore, SurveyStore
+
+log = logging.getLogger("surveybot.admin")
+
+MAX_UPLOAD_BYTES = 1024 * 1024
+"""The largest survey file taken, by every way in (chat uploads and the HTTP API)."""
+SURVEY_SUFFIXES = (".yaml", ".yml")
+
+NOT_ADMIN_UPLOAD = "Sorry, only survey admins can upload surveys. Your file was not stored."
+NOT_ADMIN_RESULTS = "Sorry, only survey admins can read results."
+NOT_YAML = "I load surveys from .yaml files; “{name}” is not one, so I left it alone."
+TOO_LARGE = f"“{{name}}” is larger than {MAX_UPLOAD_BYTES // 1024} KB, too large for a survey; not loaded."
+UNREADABLE = "I could not download “{name}”; please send it again."
+RESULTS_USAGE = "Ask for the results of a survey by its id, for example: results ice-cream."
+
+
+@dataclass(frozen=True)
+class AdminReply:
+    """What to tell the admin: ``text``, then ``detail`` shown preformatted (problems, a summary), then
+    ``charts`` as images."""
+
+    text: str
+    detail: str = ""
+    charts: tuple[Chart, ...] = ()
+
+
+class SurveyAdmin:
+    """Admin work for the chat platforms over the stores and the survey cache of one process."""
+
+    def __init__(
+        self, surveys: SurveyStore, cache: SurveyCache, responses: ResponseStore, admins: Iterable[str]
+    ) -> None:
+        self._surveys = surveys
+        self._cache = cache
+        self._responses = responses
+        self._admins = frozenset(admins)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self._admins
+
+    def refuse_upload(self, user_id: str, name: str, size: int | None) -> AdminReply | None:
+        """Why an upload is not even downloaded (not an admin, not YAML, too large), or None."""
+        if not self.is_admin(user_id):
+            return AdminReply(NOT_ADMIN_UPLOAD)
+        if not name.lower().endswith(SURVEY_SUFFIXES):
+            return AdminReply(NOT_YAML.format(name=name))
+        if size is not None and size > MAX_UPLOAD_BYTES:
+            return AdminReply(TOO_LARGE.format(name=name))
+        return None
+
+    async def load(self, name: str, data: bytes | None) -> AdminReply:
+        """Validate and store an uploaded survey file (``data`` None: it could not be downloaded) like
+        ``surveybot load``: a new version when it changed, every problem as ``FILE:LINE`` when broken."""
+        if data is None:
+            return AdminReply(UNREADABLE.format(name=name))
+        if len(data) > MAX_UPLOAD_BYTES:
+            return AdminReply(TOO_LARGE.format(name=name))
+        try:
+            published = await publish_upload(self._surveys, self._cache, data, name)
+        except DefinitionError as exc:
+            count = len(exc.problems)
+            heading = f"“{name}” was not loaded: {count} problem{'s' if count != 1 else ''}."
+            return AdminReply(heading, "\n".join(str(p) for p in exc.problems))
+        except VersionConflict as exc:
+            return AdminReply(f"“{name}” was not loaded.", str(exc))
+        except StorageUnavailable as exc:
+            log.warning("an uploaded survey was not loaded: %s", exc)
+            return AdminReply(texts.UNAVAILABLE)
+        log.info("survey loaded from a chat upload: %s", published.line())
+        return AdminReply(published.line())  # what `surveybot load` prints
+
+    async def results(self, user_id: str, survey_id: str) -> AdminReply:
+        """The summary of a survey's responses and its charts."""
+        from adapters.charts import render_charts
+        from bot.results import summarize, summary_text
+
+        if not self.is_admin(user_id):
+            return AdminReply(NOT_ADMIN_RESULTS)
+        survey_id = survey_id.strip().lower()
+        if not survey_id:
+            return AdminReply(RESULTS_USAGE)
+        try:
+            summary = await summarize(self._cache, self._responses, survey_id)
+        except SurveyNotFound:
+            return AdminReply(texts.UNKNOWN_SURVEY.format(survey_id=survey_id))
+        except StorageUnavailable as exc:
+            log.warning("results not read: %s", exc)
+            return AdminReply(texts.UNAVAILABLE)
+        charts = await asyncio.to_thread(render_charts, summary)
+        return AdminReply(f"Results of {survey_id}:", summary_text(summary), tuple(charts))
