@@ -302,7 +302,7 @@ class Engine:
         word, _, rest = text.partition(" ")
         word = word.lower()
         if word in COMMANDS and (not rest.strip() or word == "start"):
-            active = await self._active(ctx)
+            active = await self._ongoing_or_finish(ctx)
             if active is None or active[0].paused or active[2].type is not QuestionType.TEXT:
                 await self._command(ctx, word, rest.strip())
                 return
@@ -316,7 +316,7 @@ class Engine:
         elif command == "help":
             ctx.out.append(Outgoing(chat_id=ctx.msg.chat_id, text=texts.HELP, topic=Topic.HELP))
         elif command in ("back", "skip", "restart", "stop"):
-            active = await self._active(ctx)
+            active = await self._ongoing_or_finish(ctx)
             verdict = outcome(_state(active), Input(command))
             if active is None or verdict is Outcome.NOT_STARTED:
                 ctx.say(texts.NOTHING_IN_PROGRESS)
@@ -343,8 +343,11 @@ class Engine:
 
     # ------------------------------------------------------------------ the active conversation
 
-    async def _active(self, ctx: _Context) -> tuple[Session, Survey, Question] | None:
-        """The respondent's current session, its survey and question; rebuilt from MongoDB if lost."""
+    async def _ongoing_or_finish(self, ctx: _Context) -> tuple[Session, Survey, Question] | None:
+        """The respondent's current session, its survey and question; rebuilt from MongoDB if lost.
+
+        Not only a look-up: a response whose every question is answered but whose completion was cut
+        short (a crash between the two writes) is completed here, with its goodbye, and None returned."""
         if ctx.session is not None:
             try:
                 survey = await self._surveys.get(ctx.session.survey_id, ctx.session.version)
@@ -377,7 +380,7 @@ class Engine:
     # ------------------------------------------------------------------ answers
 
     async def _answer_text(self, ctx: _Context, text: str) -> None:
-        active = await self._active(ctx)
+        active = await self._ongoing_or_finish(ctx)
         if active is None:
             if not ctx.out:
                 ctx.say(texts.NOTHING_IN_PROGRESS)
@@ -406,7 +409,7 @@ class Engine:
 
     async def _not_text(self, ctx: _Context) -> None:
         """Something other than text: say how to answer, and ask the question again if one is waiting."""
-        active = await self._active(ctx)
+        active = await self._ongoing_or_finish(ctx)
         ctx.say(texts.TEXT_ONLY, Kind.ERROR)
         if outcome(_state(active), Input.ATTACHMENT) is Outcome.HANDLE and active is not None:
             session, survey, question = active
@@ -424,7 +427,7 @@ class Engine:
 
     async def _press(self, ctx: _Context, value: str) -> None:
         press = actions.decode(value)
-        active = await self._active(ctx)
+        active = await self._ongoing_or_finish(ctx)
         if active is None or press is None:
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
@@ -603,7 +606,7 @@ class Engine:
 
     async def _start(self, ctx: _Context, survey_id: str) -> None:
         if not survey_id:
-            active = await self._active(ctx)
+            active = await self._ongoing_or_finish(ctx)
             if active is not None:
                 session, survey, _ = active
                 await self._resume(ctx, survey, await self._responses.get(session.response_id))
