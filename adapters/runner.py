@@ -7,34 +7,18 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from adapters.bootstrap import App, open_app
 from adapters.config import Config
+from adapters.platform import Platform
 from adapters.services import ServiceError
 
 log = logging.getLogger("surveybot.run")
-
-
-@dataclass
-class Platform:
-    """One platform adapter as the runner sees it.
-
-    ``start``/``stop`` run its background work (long polling, a Socket Mode connection); ``mount`` adds
-    its HTTP endpoints (a webhook, the Slack Events API) to the web application, which is a FastAPI app.
-    """
-
-    name: str
-    start: Callable[[], Awaitable[None]] | None = None
-    stop: Callable[[], Awaitable[None]] | None = None
-    mount: Callable[[Any], None] | None = None
-    details: dict[str, str] = field(default_factory=dict)
 
 
 def configured_platforms(app: App) -> list[Platform]:

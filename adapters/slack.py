@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_admin
 from adapters.metrics import handle_observed
+from adapters.platform import Platform
 from adapters.slack_blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
 from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin
 from bot import actions
@@ -33,7 +34,6 @@ from bot.responses import Status
 
 if TYPE_CHECKING:
     from adapters.bootstrap import App
-    from adapters.runner import Platform
 
 log = logging.getLogger("surveybot.slack")
 
@@ -233,8 +233,6 @@ class SlackBot:
     # --- running
 
     def platform(self) -> Platform:
-        from adapters.runner import Platform
-
         if self._app_token is not None:
             return Platform(
                 PLATFORM, start=self.start_socket_mode, stop=self.stop, details={"mode": "socket"}

@@ -43,7 +43,7 @@ from telegram.warnings import PTBDeprecationWarning
 from adapters.bootstrap import App
 from adapters.config import TelegramSettings
 from adapters.metrics import handle_observed
-from adapters.runner import Platform
+from adapters.platform import Platform
 from adapters.survey_admin import AdminReply, SurveyAdmin
 from bot.engine import split_command
 from bot.messages import Button, Incoming, Kind, Outgoing, Role

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.bootstrap import App
 from adapters.logs import correlation_id, new_correlation_id
 from adapters.metrics import STORE_ERRORS
-from adapters.runner import Platform
+from adapters.platform import Platform
 from adapters.web.chat import chat_router
 from adapters.web.ops import ops_router
 from bot.errors import StorageUnavailable

@@ -43,3 +43,42 @@ def test_bot_imports_no_platform_or_driver(module: Path) -> None:
 def test_the_check_sees_imports_nested_anywhere() -> None:
     source = "def f():\n    import redis.asyncio\n    from telegram import Bot\n"
     assert imported_roots(source) & FORBIDDEN == {"redis", "telegram"}
+
+
+ADAPTERS = BOT.parent / "adapters"
+
+
+def adapter_imports() -> dict[str, set[str]]:
+    """Which adapters modules each adapters module imports, anywhere in it (in functions too)."""
+    modules = {
+        ".".join(p.relative_to(ADAPTERS.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in ADAPTERS.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {
+                    m for m in (node.module, *(f"{node.module}.{a.name}" for a in node.names)) if m in modules
+                }
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in modules}
+        graph[name] = found - {name}
+    return graph
+
+
+def test_adapters_import_each_other_without_a_circle() -> None:
+    graph = adapter_imports()
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        for imported in sorted(graph[name]):
+            assert imported not in path, "import circle: " + " -> ".join((*path, imported))
+            if imported not in done:
+                visit(imported, (*path, imported))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, (name,))
+    assert "adapters.platform" in graph["adapters.telegram"], "the check sees the adapters' imports"
