@@ -44,7 +44,7 @@ from adapters.bootstrap import App
 from adapters.config import TelegramSettings
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
-from adapters.survey_admin import AdminReply, SurveyAdmin
+from adapters.survey_admin import SURVEY_SUFFIXES, AdminReply, SurveyAdmin
 from bot.engine import split_command
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
@@ -459,7 +459,7 @@ class TelegramAdapter:
         if chat.type != Chat.PRIVATE:
             return await self._to_private_chat(update)
         update_id = f"{self.bot.id}:{update.update_id}"
-        if message is not None and message.document is not None:
+        if message is not None and message.document is not None and self._maybe_survey(message, str(user.id)):
             if await self.app.first_delivery(PLATFORM, str(user.id), update_id):
                 await self._upload(message, str(user.id))
             return []
@@ -491,6 +491,12 @@ class TelegramAdapter:
         return []
 
     # ------------------------------------------------------------------ admins
+
+    def _maybe_survey(self, message: Message, user_id: str) -> bool:
+        """An admin's document, or anyone's .yaml file, is an upload; a respondent's other file (a PDF,
+        a picture sent as a file) is for the engine, which asks for text or a button instead."""
+        name = (message.document.file_name if message.document else None) or ""
+        return self.admin.is_admin(user_id) or name.lower().endswith(SURVEY_SUFFIXES)
 
     async def _upload(self, message: Message, user_id: str) -> None:
         document = message.document

@@ -912,3 +912,14 @@ async def test_two_processes_agree_on_which_keyboard_is_live() -> None:
     finally:
         await first.application.shutdown()
         await second.application.shutdown()
+
+
+async def test_a_respondents_file_that_is_no_survey_is_answered_like_a_photo(h: Harness) -> None:
+    stranger, chat = {**USER, "id": 78}, {**PRIVATE, "id": 78}
+    started = await h.say("/start ice-cream", chat=chat, user=stranger)
+    message = {**DOCUMENT_UPDATE["message"], "from": stranger, "chat": chat}
+    pdf = {**message["document"], "file_name": "menu.pdf"}
+    calls = await h.send({"update_id": 40, "message": {**message, "document": pdf}})
+    assert sent_texts(calls) == [texts.TEXT_ONLY, sent_texts(started)[-1]], "and the question again"
+    calls = await h.send({"update_id": 41, "message": message})  # lunch.yaml: an upload, refused
+    assert sent_texts(calls) == [admin.NOT_ADMIN_UPLOAD]
