@@ -56,8 +56,8 @@ class App:
 async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "default") -> App:
     """Connect to MongoDB and Redis as configured and build the engine on them."""
     from adapters.metrics import record_event
-    from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
-    from adapters.redis_store import RedisSessionStore, redis_from_url
+    from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
+    from adapters.stores.redis_store import RedisSessionStore, redis_from_url
 
     mongo = config.mongodb
     executor = ThreadPoolExecutor(max_workers=mongo.max_pool_size, thread_name_prefix="mongodb")

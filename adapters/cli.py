@@ -197,8 +197,8 @@ def results(
     ] = None,
 ) -> None:
     """Print a survey's results; optionally export its responses as CSV and its charts as PNG."""
-    from adapters.charts import render_charts
-    from adapters.export import csv_lines, export_table
+    from adapters.reports.charts import render_charts
+    from adapters.reports.export import csv_lines, export_table
     from bot.errors import SurveyNotFound
     from bot.results import summarize, summary_text
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from adapters.charts import Chart
+from adapters.reports.charts import Chart
 from bot import texts
 from bot.catalog import SurveyCache, publish_upload
 from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
@@ -89,7 +89,7 @@ class SurveyAdmin:
 
     async def results(self, user_id: str, survey_id: str) -> AdminReply:
         """The summary of a survey's responses and its charts."""
-        from adapters.charts import render_charts
+        from adapters.reports.charts import render_charts
         from bot.results import summarize, summary_text
 
         if not self.is_admin(user_id):

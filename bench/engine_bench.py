@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore  # noqa: E402
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore  # noqa: E402
 from bot.catalog import SurveyCache, publish  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.loader import load_text  # noqa: E402
@@ -130,8 +130,8 @@ async def bench_real(respondents: int, concurrency: int, mongodb_uri: str, redis
     import pymongo.monitoring
     import redis.asyncio
 
-    from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
-    from adapters.redis_store import RedisSessionStore, redis_from_url
+    from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
+    from adapters.stores.redis_store import RedisSessionStore, redis_from_url
 
     counters = Counters()
 
@@ -198,7 +198,7 @@ async def bench_real(respondents: int, concurrency: int, mongodb_uri: str, redis
 
 async def bench_redis_only(respondents: int, concurrency: int, redis_url: str) -> Result:
     """Real Redis, surveys and responses in memory: what the process costs without the MongoDB server."""
-    from adapters.redis_store import RedisSessionStore, redis_from_url
+    from adapters.stores.redis_store import RedisSessionStore, redis_from_url
 
     client = redis_from_url(redis_url)
     prefix = f"bench-{uuid.uuid4().hex[:6]}"

@@ -1,5 +1,5 @@
-"""The ports the engine calls. Each has an in-memory implementation (:mod:`adapters.memory`) and a real
-one (:mod:`adapters.mongo`, :mod:`adapters.redis_store`); one contract suite tests both.
+"""The ports the engine calls. Each has an in-memory implementation (:mod:`adapters.stores.memory`) and a real
+one (:mod:`adapters.stores.mongo`, :mod:`adapters.stores.redis_store`); one contract suite tests both.
 
 Every method may raise :class:`bot.errors.StorageUnavailable` when its store cannot be reached.
 """

@@ -1,7 +1,7 @@
 """Results of a survey: per-question counts and statistics, completion and drop-off, as plain values.
 
 Neutral like the rest of ``bot/``: the admin API renders a :class:`SurveySummary` as JSON, the chat
-platforms as :func:`summary_text`, and :mod:`adapters.charts` as PNG charts.
+platforms as :func:`summary_text`, and :mod:`adapters.reports.charts` as PNG charts.
 
 Every response counts, of every version of the survey, completed or still in progress: an answer is saved
 for good once it is given. Only the answers on a response's path count (an answer that ``back`` left off

@@ -11,8 +11,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.charts import render_charts
-from adapters.memory import InMemoryResponseStore, InMemorySurveyStore
+from adapters.reports.charts import render_charts
+from adapters.stores.memory import InMemoryResponseStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
 from bot.loader import load_file
 from bot.responses import Answer, AnswerValue, Respondent, Response, Status

@@ -19,8 +19,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.bootstrap import App
-from adapters.charts import render_charts
-from adapters.export import csv_lines, export_table, json_chunks
+from adapters.reports.charts import render_charts
+from adapters.reports.export import csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES
 from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict

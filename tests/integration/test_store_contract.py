@@ -18,9 +18,9 @@ import pytest
 import redis.asyncio
 from pymongo.database import Database
 
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
-from adapters.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
-from adapters.redis_store import RedisSessionStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
+from adapters.stores.redis_store import RedisSessionStore
 from bot.errors import (
     DuplicateResponse,
     NotFound,

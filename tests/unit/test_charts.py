@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters.charts import BAR_COLOUR, HEIGHT, MAX_BINS, WIDTH, histogram_bins, render_charts
+from adapters.reports.charts import BAR_COLOUR, HEIGHT, MAX_BINS, WIDTH, histogram_bins, render_charts
 from bot.results import Count, QuestionSummary, SurveySummary
 from bot.survey import QuestionType
 

@@ -10,7 +10,7 @@ from itertools import count
 
 import pytest
 
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot import texts
 from bot.catalog import SurveyCache, publish, publish_upload
 from bot.engine import Engine

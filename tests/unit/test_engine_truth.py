@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore
 from bot import texts
 from bot.engine import Engine
 from bot.errors import StorageUnavailable

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.export import (
+from adapters.reports.export import (
     META_COLUMNS,
     Table,
     csv_cell,
@@ -18,7 +18,7 @@ from adapters.export import (
     export_table,
     json_chunks,
 )
-from adapters.memory import InMemoryResponseStore, InMemorySurveyStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
 from bot.loader import load_text
 from bot.responses import Answer, AnswerValue, Respondent, Response, Status

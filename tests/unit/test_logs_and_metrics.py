@@ -17,7 +17,7 @@ from adapters.logs import (
     correlation_id,
     wants_json,
 )
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
 from bot.loader import load_text

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.memory import InMemoryResponseStore, InMemorySurveyStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
 from bot.errors import SurveyNotFound
 from bot.loader import load_text

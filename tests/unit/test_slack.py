@@ -16,7 +16,6 @@ import yaml
 
 from adapters.bootstrap import App
 from adapters.config import Config
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from adapters.slack import (
     COMMANDS,
     EVENTS,
@@ -32,8 +31,9 @@ from adapters.slack import (
     ticked,
     unformat,
 )
-from adapters.slack_admin import trusted_file_url
-from adapters.slack_blocks import Standing, render
+from adapters.slack.admin import trusted_file_url
+from adapters.slack.blocks import Standing, render
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
 from bot.errors import DefinitionError

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_blocks import HomeEntry, Standing, escape, home_view, notice_text, render
+from adapters.slack.blocks import HomeEntry, Standing, escape, home_view, notice_text, render
 from bot import texts
 from bot.messages import Button, Kind, Outgoing, Role, Topic
 from bot.survey import QuestionType

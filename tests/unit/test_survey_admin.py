@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters import survey_admin as admin
-from adapters.memory import InMemoryResponseStore, InMemorySurveyStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySurveyStore
 from adapters.survey_admin import MAX_UPLOAD_BYTES, AdminReply, SurveyAdmin
 from bot import texts
 from bot.catalog import SurveyCache

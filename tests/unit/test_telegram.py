@@ -27,7 +27,7 @@ import adapters.survey_admin as admin
 import adapters.telegram as tg
 from adapters.bootstrap import App
 from adapters.config import AdminSettings, Config, TelegramSettings
-from adapters.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot import texts
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine

@@ -1,8 +1,8 @@
 """In-memory stores: the ports' semantics without a server, for unit tests and the engine benchmark.
 
-They behave like :mod:`adapters.mongo` and :mod:`adapters.redis_store` (one contract suite runs against
-both): revisions, the unique slots, time-to-lives and the per-respondent lock. Datetimes are kept in UTC
-at millisecond precision, as MongoDB keeps them. Setting ``fail`` makes every method raise
+They behave like :mod:`adapters.stores.mongo` and :mod:`adapters.stores.redis_store` (one contract suite
+runs against both): revisions, the unique slots, time-to-lives and the per-respondent lock. Datetimes are
+kept in UTC at millisecond precision, as MongoDB keeps them. Setting ``fail`` makes every method raise
 :class:`bot.errors.StorageUnavailable`, as an unreachable server would.
 """
 

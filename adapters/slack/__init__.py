@@ -3,7 +3,7 @@ and read results from Slack.
 
 Like slack-bolt's own framework adapters it is thin: the functions at the top turn Slack payloads into
 the engine's :class:`~bot.messages.Incoming` (pure, unit-tested with real payloads), the engine decides
-everything, and :mod:`adapters.slack_blocks` renders its replies as Block Kit. :class:`SlackBot` wires
+everything, and :mod:`adapters.slack.blocks` renders its replies as Block Kit. :class:`SlackBot` wires
 slack-bolt's :class:`~slack_bolt.async_app.AsyncApp` to both: every listener acknowledges first and works
 after the acknowledgement, in Socket Mode or behind ``POST /slack/events`` on the project's web server.
 """
@@ -22,10 +22,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters import slack_admin
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
-from adapters.slack_blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
+from adapters.slack import admin as slack_admin
+from adapters.slack.blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
 from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin
 from bot import actions
 from bot.errors import StorageUnavailable

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_blocks import MAX_MESSAGE_BLOCKS, code_blocks, escape, text_blocks
+from adapters.slack.blocks import MAX_MESSAGE_BLOCKS, code_blocks, escape, text_blocks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, AdminReply, SurveyAdmin
 
 log = logging.getLogger("surveybot.slack")

@@ -1,0 +1,1 @@
+"""Results rendered for people: charts as PNG, responses as CSV and JSON."""
