@@ -24,7 +24,7 @@ from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
 from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Ticks, respondent_key
-from bot.states import Input, Outcome, State, outcome
+from bot.states import Input, Outcome, Standing, State, SurveyStanding, outcome
 from bot.survey import BUTTON_TYPES, Question, QuestionType, Survey
 
 log = logging.getLogger("surveybot.engine")
@@ -686,6 +686,23 @@ class Engine:
         ctx.say("\n".join(lines), actions=buttons)
 
     # ------------------------------------------------------------------ rendering
+
+    async def standings(self, platform: str, user_id: str) -> list[SurveyStanding]:
+        """The surveys offered, and where the respondent stands with each."""
+        key = self.respondent_key(platform, user_id)
+        found = []
+        for survey in await self._surveys.offered():
+            response = await self._responses.find(survey.id, key)
+            if response is None:
+                standing = Standing.NEW
+            elif response.status is Status.IN_PROGRESS:
+                standing = Standing.IN_PROGRESS
+            elif survey.settings.one_response_per_user:
+                standing = Standing.COMPLETED
+            else:
+                standing = Standing.COMPLETED_AGAIN
+            found.append(SurveyStanding(survey.id, survey.title, standing))
+        return found
 
     def respondent_key(self, platform: str, user_id: str) -> str:
         """The key under which this respondent's responses are stored (for adapters that list them)."""

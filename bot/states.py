@@ -8,6 +8,7 @@ and only ``start`` resumes (``restart`` begins again, ``stop``, ``surveys`` and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -58,3 +59,21 @@ TABLE: dict[State, dict[Input, Outcome]] = {
 
 def outcome(state: State, received: Input) -> Outcome:
     return TABLE[state][received]
+
+
+class Standing(StrEnum):
+    """Where a respondent stands with one survey (for a list of surveys such as Slack's Home tab)."""
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    """Completed, and one response per respondent: nothing more to do."""
+    COMPLETED_AGAIN = "completed_again"
+    """Completed before, and the survey takes a new response each time."""
+
+
+@dataclass(frozen=True)
+class SurveyStanding:
+    survey_id: str
+    title: str
+    standing: Standing

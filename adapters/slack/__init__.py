@@ -25,12 +25,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.slack import admin as slack_admin
-from adapters.slack.blocks import ACTION_PREFIX, HomeEntry, Standing, home_view, notice_text, render
+from adapters.slack.blocks import ACTION_PREFIX, home_view, notice_text, render
 from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin
 from bot import actions
 from bot.errors import StorageUnavailable
 from bot.messages import Incoming, Kind, Outgoing, Role
-from bot.responses import Status
 
 if TYPE_CHECKING:
     from adapters.bootstrap import App
@@ -175,24 +174,6 @@ def dm_link(body: Mapping[str, Any]) -> str:
     if not (team and app_id):
         return "a direct message with me"
     return f"<slack://app?team={team}&id={app_id}&tab=messages|a direct message with me>"
-
-
-async def home_entries(app: App, user: str) -> list[HomeEntry]:
-    """The surveys offered, and where ``user`` stands with each, for the App Home tab."""
-    key = app.engine.respondent_key(PLATFORM, user)
-    entries = []
-    for survey in await app.cache.offered():
-        response = await app.responses.find(survey.id, key)
-        if response is None:
-            standing = Standing.NEW
-        elif response.status is Status.IN_PROGRESS:
-            standing = Standing.IN_PROGRESS
-        elif survey.settings.one_response_per_user:
-            standing = Standing.COMPLETED
-        else:
-            standing = Standing.COMPLETED_AGAIN
-        entries.append(HomeEntry(survey.id, survey.title, standing))
-    return entries
 
 
 # --- The bolt app ---------------------------------------------------------------------------------------
@@ -353,7 +334,9 @@ class SlackBot:
         async with self._working():
             if channel:
                 self._dms.setdefault(user, channel)
-            await self.client.views_publish(user_id=user, view=home_view(await home_entries(self._app, user)))
+            await self.client.views_publish(
+                user_id=user, view=home_view(await self._app.engine.standings(PLATFORM, user))
+            )
 
     async def _on_mention(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from bot import texts
 from bot.messages import Button, Kind, Outgoing, Role, Topic
+from bot.states import Standing, SurveyStanding
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/).
 MAX_MESSAGE_BLOCKS = 50
@@ -203,24 +203,6 @@ def notice_text(message: Outgoing) -> str:
 # --- App Home ----------------------------------------------------------------------------------------
 
 
-class Standing(StrEnum):
-    """Where a respondent stands with one survey, as the Home tab shows it."""
-
-    NEW = "new"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    """Completed, and one response per respondent: nothing more to do."""
-    COMPLETED_AGAIN = "completed_again"
-    """Completed before, and the survey takes a new response each time."""
-
-
-@dataclass(frozen=True)
-class HomeEntry:
-    survey_id: str
-    title: str
-    standing: Standing
-
-
 _STANDING = {
     Standing.NEW: ("", "Start"),
     Standing.IN_PROGRESS: ("In progress: your answers so far are saved.", "Resume"),
@@ -229,7 +211,7 @@ _STANDING = {
 }
 
 
-def home_view(entries: Sequence[HomeEntry]) -> Block:
+def home_view(entries: Sequence[SurveyStanding]) -> Block:
     """The App Home tab: the surveys the user can take, with Start buttons, and the ones they finished."""
     blocks: list[Block] = [
         {"type": "header", "text": _plain("Surveys", MAX_HEADER_TEXT)},

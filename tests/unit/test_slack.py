@@ -25,14 +25,13 @@ from adapters.slack import (
     command_incoming,
     dm_link,
     file_shared,
-    home_entries,
     home_opened,
     message_incoming,
     ticked,
     unformat,
 )
 from adapters.slack.admin import trusted_file_url
-from adapters.slack.blocks import Standing, render
+from adapters.slack.blocks import render
 from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
@@ -40,6 +39,7 @@ from bot.errors import DefinitionError
 from bot.loader import load_bytes, load_text
 from bot.messages import Incoming, Kind, Outgoing
 from bot.responses import respondent_key
+from bot.states import Standing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -465,23 +465,23 @@ async def test_the_engine_tells_the_key_it_stores_a_respondent_under() -> None:
     assert await app.responses.find("ice-cream", key) is not None
 
 
-async def test_home_entries_show_new_in_progress_and_completed() -> None:
+async def test_the_engine_says_where_a_respondent_stands_with_each_survey() -> None:
     app = await memory_app(ICE_CREAM, COLOURS)
-    assert {e.survey_id: e.standing for e in await home_entries(app, "U1")} == {
+    assert {e.survey_id: e.standing for e in await app.engine.standings(PLATFORM, "U1")} == {
         "colours": Standing.NEW,
         "ice-cream": Standing.NEW,
     }
     for text in ("start ice-cream", "2", "no", "start colours"):
         await app.engine.handle(Incoming(PLATFORM, "U1", chat_id="D1", text=text))
-    assert {e.survey_id: e.standing for e in await home_entries(app, "U1")} == {
+    assert {e.survey_id: e.standing for e in await app.engine.standings(PLATFORM, "U1")} == {
         "colours": Standing.IN_PROGRESS,
         "ice-cream": Standing.COMPLETED,
     }
     await app.engine.handle(Incoming(PLATFORM, "U1", chat_id="D1", text="1"))
-    assert {e.survey_id: e.standing for e in await home_entries(app, "U1")}[
+    assert {e.survey_id: e.standing for e in await app.engine.standings(PLATFORM, "U1")}[
         "colours"
     ] is Standing.COMPLETED_AGAIN
-    assert {e.standing for e in await home_entries(app, "U2")} == {Standing.NEW}
+    assert {e.standing for e in await app.engine.standings(PLATFORM, "U2")} == {Standing.NEW}
 
 
 def test_render_is_importable_for_each_kind() -> None:

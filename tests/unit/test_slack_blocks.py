@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.blocks import HomeEntry, Standing, escape, home_view, notice_text, render
+from adapters.slack.blocks import escape, home_view, notice_text, render
 from bot import texts
 from bot.messages import Button, Kind, Outgoing, Role, Topic
+from bot.states import Standing, SurveyStanding
 from bot.survey import QuestionType
 
 # Slack's published limits (https://docs.slack.dev/reference/block-kit/).
@@ -262,10 +263,10 @@ def test_a_huge_text_is_cut_to_fifty_blocks() -> None:
 def test_home_view_lists_surveys_with_start_buttons_and_marks_finished_ones() -> None:
     view = home_view(
         [
-            HomeEntry("ice-cream", "Ice cream preferences", Standing.COMPLETED),
-            HomeEntry("codefest-2025", "CodeFest <2025>", Standing.NEW),
-            HomeEntry("customer-feedback", "Northwind", Standing.IN_PROGRESS),
-            HomeEntry("again", "Again", Standing.COMPLETED_AGAIN),
+            SurveyStanding("ice-cream", "Ice cream preferences", Standing.COMPLETED),
+            SurveyStanding("codefest-2025", "CodeFest <2025>", Standing.NEW),
+            SurveyStanding("customer-feedback", "Northwind", Standing.IN_PROGRESS),
+            SurveyStanding("again", "Again", Standing.COMPLETED_AGAIN),
         ]
     )
     assert view["type"] == "home"
@@ -287,7 +288,7 @@ def test_home_view_lists_surveys_with_start_buttons_and_marks_finished_ones() ->
 
 
 def test_home_view_with_many_or_no_surveys() -> None:
-    many = home_view([HomeEntry(f"s{n}", f"Survey {n}", Standing.NEW) for n in range(150)])
+    many = home_view([SurveyStanding(f"s{n}", f"Survey {n}", Standing.NEW) for n in range(150)])
     check_block_kit(many["blocks"], LIMITS["view_blocks"])
     assert "more" in many["blocks"][-1]["elements"][0]["text"]
     empty = home_view([])
