@@ -170,32 +170,27 @@ class Engine:
         keeps pointing at a message whose buttons are still live."""
         asked = any(m.kind is Kind.QUESTION and (m.choices or m.actions) for m in ctx.out)
         live = before.live if before is not None else None
-        if live is not None and before is not None:
+        if before is not None and live is not None:
             edited = any(m.edit_of == live and m.kind is Kind.ANSWERED for m in ctx.out)
-            moved = asked or ctx.session is None or ctx.session.question_id != before.live_question
-            if edited or moved:
+            if edited or asked or ctx.session is None or ctx.session.question_id != before.question_id:
                 if not edited:
                     ctx.out.insert(0, await self._retired(ctx, before, live))
                 live = None
         if ctx.session is not None:
-            kept = live is not None and not asked
-            ctx.session = replace(
-                ctx.session,
-                live=live if kept else None,
-                live_question=before.live_question if kept and before is not None else None,
-            )
+            # Still live (nothing moved on), or none until the adapter reports the new question's message.
+            ctx.session = replace(ctx.session, live=live)
 
     async def _retired(self, ctx: _Context, before: Session, live: str) -> Outgoing:
         text = ""
         with contextlib.suppress(SurveyNotFound, KeyError):
             survey = await self._surveys.get(before.survey_id, before.version)
-            question = survey.question(before.live_question or "")
+            question = survey.question(before.question_id)
             text = self._render(ctx, survey, question.text, ctx.values or {})
         return Outgoing(
             chat_id=ctx.msg.chat_id,
             text=text,
             kind=Kind.RETIRED,
-            question_id=before.live_question,
+            question_id=before.question_id,
             edit_of=live,
         )
 
@@ -250,9 +245,7 @@ class Engine:
         question = current_question(survey, response)
         if question is not None:
             log.info("outdated session of a %s respondent rebuilt from the response", ctx.msg.platform)
-            ctx.session = Session.of(response, question.id)
-            ctx.values = response.values()
-            ctx.ttl = survey.settings.session_ttl
+            self._follow(ctx, survey, response, question)
         return True
 
     async def _replay(self, ctx: _Context, response: Response | None = None) -> None:
@@ -363,10 +356,7 @@ class Engine:
             await self._finish(ctx, survey, response)
             return None
         log.info("session rebuilt from the stored response for a %s respondent", ctx.msg.platform)
-        ctx.values = response.values()
-        ctx.session = Session.of(response, question.id)
-        ctx.ttl = survey.settings.session_ttl
-        return ctx.session, survey, question
+        return self._follow(ctx, survey, response, question), survey, question
 
     async def _values(self, ctx: _Context, session: Session) -> dict[str, AnswerValue]:
         """The answers so far, read from the response, which also shows whether the session is behind."""
@@ -486,9 +476,8 @@ class Engine:
             session.response_id, session.revision, ticks, session.paused, ctx.msg.update_id
         )
         response = await self._write(ctx, mark)
-        ctx.session = Session.of(response, question.id)
-        ctx.values = response.values()
-        asked = self._ask(ctx, survey, question, ctx.values, ctx.session.selection)
+        ticked = self._follow(ctx, survey, response, question)
+        asked = self._ask(ctx, survey, question, response.values(), ticked.selection)
         ctx.out.append(replace(asked, kind=Kind.SELECTION, edit_of=ctx.msg.message_id))
 
     async def _save(
@@ -534,10 +523,15 @@ class Engine:
         if question is None:
             await self._finish(ctx, survey, response)
             return
+        session = self._follow(ctx, survey, response, question)
+        ctx.out.append(self._ask(ctx, survey, question, response.values(), session.selection))
+
+    def _follow(self, ctx: _Context, survey: Survey, response: Response, question: Question) -> Session:
+        """Make ``response``, waiting for ``question``, what this message's session and values are."""
         ctx.session = Session.of(response, question.id)
-        ctx.ttl = survey.settings.session_ttl
         ctx.values = response.values()
-        ctx.out.append(self._ask(ctx, survey, question, ctx.values, ctx.session.selection))
+        ctx.ttl = survey.settings.session_ttl
+        return ctx.session
 
     async def _write(self, ctx: _Context, write: Awaitable[Response]) -> Response:
         """Await a write to the response, known to be under way should it fail or time out."""

@@ -113,9 +113,9 @@ class Session:
     selection: tuple[int, ...] = ()
     paused: bool = False
     live: str | None = None
-    """The platform message whose buttons are live (the question ``live_question`` as last posted): the
-    engine retires them when the conversation moves on, whichever process the next message reaches."""
-    live_question: str | None = None
+    """The platform message whose buttons are live: ``question_id`` as last posted (a session that moves
+    to another question drops it). The engine retires those buttons when the conversation moves on,
+    whichever process the next message reaches."""
 
     @classmethod
     def of(cls, response: Response, question_id: str) -> Session:

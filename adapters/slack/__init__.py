@@ -364,14 +364,9 @@ class SlackBot:
 
     # --- the engine, and sending its replies
 
-    async def _converse(self, incoming: Incoming) -> list[Outgoing]:
-        replies = await self._handle(incoming)
-        for reply in replies:
+    async def _converse(self, incoming: Incoming) -> None:
+        for reply in await handle_observed(self._app.engine, incoming):
             await self._send(reply, incoming.user_id)
-        return replies
-
-    async def _handle(self, incoming: Incoming) -> list[Outgoing]:
-        return await handle_observed(self._app.engine, incoming)
 
     async def _send(self, out: Outgoing, user: str) -> None:
         try:

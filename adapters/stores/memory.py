@@ -360,7 +360,7 @@ class InMemorySessionStore(_Switch):
         self._check()
         stored = self._sessions.get(key)
         if stored is not None and stored[0].question_id == question_id:
-            live = dataclasses.replace(stored[0], live=message_id, live_question=question_id)
+            live = dataclasses.replace(stored[0], live=message_id)
             self._sessions[key] = (live, stored[1])
 
     async def abort(self, key: ConversationKey, turn: Turn) -> None:

@@ -73,7 +73,6 @@ if not stored then return 0 end
 local ok, data = pcall(cjson.decode, stored)
 if not ok or type(data) ~= 'table' or data.q ~= ARGV[1] then return 0 end
 data.l = ARGV[2]
-data.lq = ARGV[1]
 redis.call('SET', KEYS[1], cjson.encode(data), 'KEEPTTL')
 return 1
 """
@@ -106,7 +105,6 @@ def encode_session(session: Session) -> str:
         data["p"] = 1
     if session.live is not None:
         data["l"] = session.live
-        data["lq"] = session.live_question
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -123,7 +121,6 @@ def decode_session(raw: bytes | str) -> Session | None:
             selection=tuple(int(i) for i in data.get("x", ())),
             paused=bool(data.get("p", False)),
             live=str(data["l"]) if data.get("l") is not None else None,
-            live_question=str(data["lq"]) if data.get("lq") is not None else None,
         )
     except (ValueError, TypeError, KeyError):
         return None
