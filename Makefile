@@ -88,7 +88,7 @@ run: install
 	@if [ -n "$${MONGODB_URI:-}" ] || [ -n "$${REDIS_URL:-}" ]; then \
 		echo "MONGODB_URI or REDIS_URL is set: using external services, starting nothing."; \
 	else \
-		$(SURVEYBOT) services start; \
+		$(BIN)/python -m devtools services start; \
 	fi
 	$(SURVEYBOT) load surveys/
 	@# The web server runs in the background while the console chat has the terminal; it is stopped
@@ -108,13 +108,13 @@ run: install
 	$(SURVEYBOT) chat $(SURVEY) --user-id "$(CHAT_USER)" --name "$(CHAT_NAME)"
 
 services-up: install
-	$(SURVEYBOT) services start
+	$(BIN)/python -m devtools services start
 
 services-down:
-	@if [ -x $(SURVEYBOT) ]; then $(SURVEYBOT) services stop; else echo "nothing installed, nothing to stop"; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devtools services stop; else echo "nothing installed, nothing to stop"; fi
 
 services-status: install
-	$(SURVEYBOT) services status
+	$(BIN)/python -m devtools services status
 
 # --- checks -------------------------------------------------------------------------------------------
 

@@ -16,8 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters.config import Config, load_config
-from adapters.services import EmbeddedServices, ServiceError
-from bot.errors import ConfigError, DefinitionError, StorageUnavailable, VersionConflict
+from bot.errors import CannotListen, ConfigError, DefinitionError, StorageUnavailable, VersionConflict
 from bot.survey import Survey
 
 if TYPE_CHECKING:
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="surveybot: surveys in chat.")
-services_cli = typer.Typer(no_args_is_help=True, help="The embedded MongoDB-protocol server and Redis.")
-cli.add_typer(services_cli, name="services")
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
@@ -224,48 +221,13 @@ def results(
         raise typer.Exit(1) from None
 
 
-def _services(config: Config) -> EmbeddedServices:
-    return EmbeddedServices(
-        Path.cwd(), mongo_port=config.embedded.mongo_port, redis_port=config.embedded.redis_port
-    )
-
-
-@services_cli.command("start")
-def services_start() -> None:
-    """Start the embedded services (data kept under var/)."""
-    config = _config()
-    if config.external_services:
-        out.print("MONGODB_URI or REDIS_URL is set: using those, starting nothing.")
-        return
-    services = _services(config)
-    services.start()
-    _print_status(services)
-
-
-@services_cli.command("stop")
-def services_stop() -> None:
-    """Stop the embedded services by their PIDs."""
-    _services(_config()).stop()
-
-
-@services_cli.command("status")
-def services_status() -> None:
-    """Say whether the embedded services run."""
-    _print_status(_services(_config()))
-
-
-def _print_status(services: EmbeddedServices) -> None:
-    for line in services.status():
-        out.print(str(line), markup=False)
-
-
 def main() -> None:
     try:
         cli()
     except ConfigError as exc:
         err.print(f"surveybot: configuration error: {exc}", markup=False)
         sys.exit(2)
-    except ServiceError as exc:
+    except CannotListen as exc:
         err.print(f"surveybot: {exc}", markup=False)
         sys.exit(3)
     except StorageUnavailable as exc:

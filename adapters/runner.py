@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from adapters.bootstrap import App, open_app
 from adapters.config import Config
 from adapters.platform import Platform
-from adapters.services import ServiceError
+from bot.errors import CannotListen
 
 log = logging.getLogger("surveybot.run")
 
@@ -67,7 +67,7 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host``:``port``; :class:`ServiceError` naming them when that is not possible."""
+    """A socket bound to ``host``:``port``; :class:`CannotListen` naming them when that is not possible."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it, a reply of
     # several websocket frames waits ~40 ms for delayed ACKs (Nagle).
@@ -77,7 +77,7 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise ServiceError(f"the web server cannot listen on {host}:{port}: {error.strerror}") from error
+        raise CannotListen(f"the web server cannot listen on {host}:{port}: {error.strerror}") from error
     return sock
 
 

@@ -236,7 +236,7 @@ def main() -> None:
         if mongodb_uri and redis_url:
             run_real(args.respondents, args.concurrency, mongodb_uri, redis_url)
         else:
-            from adapters.services import EmbeddedServices
+            from devtools.services import EmbeddedServices
 
             with EmbeddedServices(ROOT, persistent=False) as services:
                 run_real(args.respondents, args.concurrency, services.mongodb_uri, services.redis_url)

@@ -84,3 +84,7 @@ class RespondentBusy(StorageUnavailable):
 
 class ConfigError(SurveyBotError):
     """A configuration value is missing or wrong; the message names the key."""
+
+
+class CannotListen(SurveyBotError):
+    """A server cannot bind its address (taken, or not ours to bind)."""

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from adapters.services import EmbeddedServices
+from devtools.services import EmbeddedServices
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,7 +30,7 @@ log = logging.getLogger("surveybot.web")
 DESCRIPTION = """\
 surveybot's web server. The **admin API** (`/api/…`) needs `Authorization: Bearer <ADMIN_API_TOKEN>`;
 without a configured token it is off. The **web chat** is at `/`, talking over the websocket
-`/ws/surveys/{survey_id}?respondent=ID&name=NAME` (protocol in README.md). **Operations**: `/healthz`,
+`/ws/surveys/{survey_id}?respondent=ID&name=NAME` (protocol in docs/web.md). **Operations**: `/healthz`,
 `/readyz`, `/metrics`.
 """
 

@@ -1,7 +1,7 @@
 """The web chat: the seed's websocket channel, as a thin adapter like the console.
 
 ``GET /ws/surveys/{survey_id}?respondent=ID&name=NAME`` opens a conversation; the protocol (JSON
-text frames both ways) is documented in README.md under "Websocket protocol". On connecting, the
+text frames both ways) is documented in docs/web.md under "Websocket protocol". On connecting, the
 server starts (or resumes) the survey, so a reconnect picks up where the respondent left off.
 
 Every client frame, and the connection itself, gets exactly one server frame: a ``reply`` holding all

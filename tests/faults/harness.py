@@ -6,7 +6,7 @@
   and ``surveybot run`` (web chat and Telegram webhook), which may be killed and started again. Faults are
   signals sent by PID: SIGKILL, SIGSTOP/SIGCONT; and Redis FLUSHALL. :meth:`Cluster.stop` stops every
   process it started, whatever happened.
-- :class:`WebRespondent` (the websocket protocol of README.md) and :class:`TelegramRespondent` (updates
+- :class:`WebRespondent` (the websocket protocol of docs/web.md) and :class:`TelegramRespondent` (updates
   POSTed to ``/telegram/webhook``; what the bot said is read from the fake Bot API) answer every question
   with values derived from their index, and count what they were told (see :class:`Outcome`).
 - :class:`Run` drives respondents, marks the faults, checks what MongoDB holds (:meth:`Run.verdict`) and
@@ -44,7 +44,8 @@ import yaml
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from adapters.services import (
+from adapters.telegram import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from devtools.services import (
     ServiceError,
     ServiceProcess,
     find_redis_server,
@@ -55,7 +56,6 @@ from adapters.services import (
     start_redis,
     start_secantus,
 )
-from adapters.telegram import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
 from tests.faults.fake_telegram import BOT_TOKEN, BOT_USER, ApiCall, FakeBotApi
 
 T = TypeVar("T")

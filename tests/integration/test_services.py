@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adapters.services import (
+from devtools.services import (
     LOOPBACK,
     SECANTUSD_ENV,
     EmbeddedServices,
@@ -199,3 +199,34 @@ def test_a_port_taken_by_someone_else_is_refused(make_services: MakeServices) ->
         with pytest.raises(ServiceError, match="already in use"):
             services.start()
     assert [status.running for status in services.status()] == [False, False]
+
+
+def test_devtools_command_starts_reports_and_stops_the_stores(tmp_path: Path) -> None:
+    """What `make services-up` / `make services-down` run: `python -m devtools services ...`."""
+    import subprocess
+    import sys
+
+    mongo_port, redis_port = free_port(), free_port()
+    config = f"embedded:\n  mongo_port: {mongo_port}\n  redis_port: {redis_port}\n"
+    (tmp_path / "config.yaml").write_text(config)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL", "SURVEYBOT_CONFIG")},
+        SECANTUSD_ENV: str(find_secantusd(PROJECT_ROOT)),
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+
+    def devtools(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "devtools", "services", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+    try:
+        started = devtools("start")
+        assert started.returncode == 0, started.stderr
+        assert [line.split()[-1] for line in started.stdout.splitlines()] == ["up", "up"]
+        assert f"{LOOPBACK}:{mongo_port}" in started.stdout
+        assert (tmp_path / "var" / "run" / "secantus.pid").is_file()
+    finally:
+        stopped = devtools("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    status = devtools("status")
+    assert [line.split()[-1] for line in status.stdout.splitlines()] == ["down", "down"]

@@ -82,3 +82,14 @@ def test_adapters_import_each_other_without_a_circle() -> None:
     for name in sorted(graph):
         visit(name, (name,))
     assert "adapters.platform" in graph["adapters.telegram"], "the check sees the adapters' imports"
+
+
+@pytest.mark.parametrize("module", sorted(ADAPTERS.rglob("*.py")), ids=lambda p: str(p.relative_to(ADAPTERS)))
+def test_the_product_needs_no_dev_tooling(module: Path) -> None:
+    """devtools/ (embedded stores, process supervision) is not installed with the product."""
+    assert "devtools" not in imported_roots(module.read_text(encoding="utf-8"))
+
+
+def test_the_product_package_leaves_devtools_out() -> None:
+    pyproject = (BOT.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'include = ["bot*", "adapters*"]' in pyproject

@@ -1,6 +1,8 @@
-"""Run the embedded MongoDB-protocol server (SecantusDB) and Redis as separate processes, tracked by PID.
+"""Development only: the embedded MongoDB-protocol server (SecantusDB) and Redis, run as separate
+processes and tracked by PID. Not part of the product package: production runs real MongoDB and Redis.
 
-``EmbeddedServices(root)`` is what ``surveybot services start|stop|status`` and the test session use.
+``EmbeddedServices(root)`` is what ``python -m devtools services start|stop|status`` (``make run``,
+``make services-up``), the test session, the fault suite and the benchmark use.
 Persistent mode keeps data, PID files and logs under ``root/var`` and survives the command that started
 it; non-persistent mode (tests) uses free loopback ports, ``:memory:`` storage and a temporary directory.
 """
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import psutil
 
 from bot.errors import SurveyBotError
 
@@ -99,11 +103,12 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 return False
             return True
-        deadline = time.monotonic() + timeout
-        while pid_alive(self.pid):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
+        try:
+            psutil.Process(self.pid).wait(timeout)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            return not pid_alive(self.pid)  # a zombie someone else has yet to reap is gone
         return True
 
 
@@ -234,39 +239,26 @@ def pid_alive(pid: int) -> bool:
         if reaped == pid:
             return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    if stat.rpartition(")")[2].split()[:1] != ["Z"]:
-        return True
-    # A zombie leader: dead once it can be reaped. Our own child is reaped here, and until then it is
-    # still exiting (its other threads may run on); someone else's is theirs to reap.
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return reaped != pid
 
 
 def _is_our_server(pid: int, name: str, port: int) -> bool:
     """Whether ``pid``'s command line names the service and its port: a recycled PID is not ours.
 
     Redis retitles itself ``redis-server 127.0.0.1:PORT``; secantusd-py keeps ``... --port PORT``.
-    Without /proc there is no telling, and the PID is trusted.
+    A command line we may not read is trusted.
     """
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()
-    except OSError:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
-    return name.encode() in cmdline and str(port).encode() in cmdline
+    return name in cmdline and str(port) in cmdline
 
 
 def _signal(pid: int, sig: signal.Signals, whole_group: bool = False) -> None:
