@@ -16,12 +16,13 @@ from adapters.reports.charts import Chart
 from bot import texts
 from bot.catalog import SurveyCache, publish_upload
 from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
+from bot.loader import MAX_SURVEY_BYTES
 from bot.ports import ResponseStore, SurveyStore
 
 log = logging.getLogger("surveybot.admin")
 
-MAX_UPLOAD_BYTES = 1024 * 1024
-"""The largest survey file taken, by every way in (chat uploads and the HTTP API)."""
+MAX_UPLOAD_BYTES = MAX_SURVEY_BYTES
+"""The largest survey file taken, by every way in (files, chat uploads and the HTTP API)."""
 SURVEY_SUFFIXES = (".yaml", ".yml")
 
 NOT_ADMIN_UPLOAD = "Sorry, only survey admins can upload surveys. Your file was not stored."
@@ -30,6 +31,11 @@ NOT_YAML = "I load surveys from .yaml files; “{name}” is not one, so I left 
 TOO_LARGE = f"“{{name}}” is larger than {MAX_UPLOAD_BYTES // 1024} KB, too large for a survey; not loaded."
 UNREADABLE = "I could not download “{name}”; please send it again."
 RESULTS_USAGE = "Ask for the results of a survey by its id, for example: results ice-cream."
+
+
+def not_loaded(name: str, problems: int) -> str:
+    """The heading of a refused survey file, before its ``FILE:LINE`` problems (chats and HTTP alike)."""
+    return f"“{name}” was not loaded: {problems} problem{'s' if problems != 1 else ''}; nothing was stored."
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,7 @@ class SurveyAdmin:
         try:
             published = await publish_upload(self._surveys, self._cache, data, name)
         except DefinitionError as exc:
-            count = len(exc.problems)
-            heading = f"“{name}” was not loaded: {count} problem{'s' if count != 1 else ''}."
-            return AdminReply(heading, "\n".join(str(p) for p in exc.problems))
+            return AdminReply(not_loaded(name, len(exc.problems)), "\n".join(str(p) for p in exc.problems))
         except VersionConflict as exc:
             return AdminReply(f"“{name}” was not loaded.", str(exc))
         except StorageUnavailable as exc:

@@ -831,11 +831,21 @@ def load_text(text: str, file: str = "<survey>") -> Survey:
     return replace(survey, source=text, file=file, content_hash=_content_hash(root))
 
 
+MAX_SURVEY_BYTES = 1024 * 1024
+"""The largest survey file taken, however it comes in (a file, a chat upload, the HTTP API)."""
+
+
 def load_bytes(data: bytes, file: str) -> Survey:
     """The survey in an uploaded or read file's bytes (UTF-8, with or without a BOM).
 
-    Raises :class:`~bot.errors.DefinitionError` when the bytes are not UTF-8 or break the format.
+    Raises :class:`~bot.errors.DefinitionError` when the bytes are too many, not UTF-8, or break the
+    format.
     """
+    if len(data) > MAX_SURVEY_BYTES:
+        problem = Problem(
+            file, 1, f"the file is larger than {MAX_SURVEY_BYTES // 1024} KB, too large for a survey"
+        )
+        raise DefinitionError([problem])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -851,4 +861,6 @@ def load_file(path: str | Path) -> Survey:
     Raises :class:`~bot.errors.DefinitionError` when the file is not UTF-8 or breaks the format, and
     :class:`OSError` when it cannot be read.
     """
-    return load_bytes(Path(path).read_bytes(), str(path))
+    with Path(path).open("rb") as opened:
+        data = opened.read(MAX_SURVEY_BYTES + 1)  # one byte more is enough to refuse it
+    return load_bytes(data, str(path))

@@ -21,15 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.bootstrap import App
 from adapters.reports.charts import render_charts
 from adapters.reports.export import csv_lines, export_table, json_chunks
-from adapters.survey_admin import MAX_UPLOAD_BYTES
+from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
 from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
 from bot.responses import Response as StoredResponse
 from bot.results import SurveySummary, summarize, summary_text
 from bot.survey import Survey
-
-MAX_UPLOAD = MAX_UPLOAD_BYTES  # the same limit as chat uploads
 
 EXAMPLE_YAML = """\
 id: ice-cream
@@ -152,7 +150,7 @@ class Problems(_Out):
         json_schema_extra={
             "examples": [
                 {
-                    "detail": "the survey file has 1 problem; nothing was stored",
+                    "detail": "“upload.yaml” was not loaded: 1 problem; nothing was stored.",
                     "problems": ["ice-cream.yaml:7: question 'flavour': needs at least two choices, not 1"],
                 }
             ]
@@ -477,15 +475,13 @@ def admin_router(app: App, token: str) -> APIRouter:
         ] = "upload.yaml",
     ) -> Uploaded | JSONResponse:
         data = await request.body()
-        if len(data) > MAX_UPLOAD:
-            raise HTTPException(413, f"a survey file may have at most {MAX_UPLOAD} bytes")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, TOO_LARGE.format(name=filename))
         try:
             published = await publish_upload(app.surveys, app.cache, data, filename)
         except DefinitionError as error:
-            count = len(error.problems)
             body = Problems(
-                detail=f"the survey file has {count} problem{'' if count == 1 else 's'}; nothing was stored",
-                problems=[str(p) for p in error.problems],
+                detail=not_loaded(filename, len(error.problems)), problems=[str(p) for p in error.problems]
             )
             return JSONResponse(body.model_dump(), status_code=422)
         except VersionConflict as error:

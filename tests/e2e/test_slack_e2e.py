@@ -421,7 +421,7 @@ async def test_admins_load_surveys_and_read_results_others_are_refused(http: tup
 
     await admin.upload("broken.yaml", BROKEN)
     problems = web.history(admin.dm)[-1]
-    assert problems.text == "“broken.yaml” was not loaded: 1 problem."
+    assert problems.text == "“broken.yaml” was not loaded: 1 problem; nothing was stored."
     assert "broken.yaml:7: question 'a':" in problems.blocks[1]["text"]["text"]
 
     await admin.upload("lunch.yaml", LUNCH, event_id="Ev0UPLOAD1")

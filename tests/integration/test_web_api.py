@@ -441,11 +441,18 @@ async def test_admin_api_refuses_without_the_right_token(server: Server, start_s
         assert (await client.get("/healthz")).status_code == 200
 
 
+async def test_an_upload_over_the_limit_gets_the_chats_refusal(admin: httpx.AsyncClient) -> None:
+    refused = await upload(admin, COFFEE + "#" * (1024 * 1024), filename="big.yaml")
+    assert refused.status_code == 413
+    too_large = "“big.yaml” is larger than 1024 KB, too large for a survey; not loaded."
+    assert refused.json() == {"detail": too_large}
+
+
 async def test_a_broken_survey_is_refused_with_every_problem(admin: httpx.AsyncClient) -> None:
     refused = await upload(admin, BROKEN, filename="surveys/coffee.yaml")
     assert refused.status_code == 422
     assert refused.json() == {
-        "detail": "the survey file has 3 problems; nothing was stored",
+        "detail": "“surveys/coffee.yaml” was not loaded: 3 problems; nothing was stored.",
         "problems": [
             "surveys/coffee.yaml:7: question 'drink': needs at least two choices, not 1",
             "surveys/coffee.yaml:10: question 'cups': text: placeholder {later} names unknown question "

@@ -9,7 +9,7 @@ from textwrap import dedent
 import pytest
 
 from bot.errors import DefinitionError
-from bot.loader import choice_id, load_file, load_text
+from bot.loader import MAX_SURVEY_BYTES, choice_id, load_file, load_text
 from bot.survey import END, Choice, QuestionType, Settings, Survey
 
 SURVEYS = Path(__file__).resolve().parents[2] / "surveys"
@@ -913,3 +913,14 @@ def test_dates_may_be_written_bare_or_quoted() -> None:
     """)
     assert (survey.questions[0].min_date, survey.questions[0].max_date) == ("2025-01-01", "2025-03-01")
     assert dt.date.fromisoformat(survey.questions[0].max_date or "") == dt.date(2025, 3, 1)
+
+
+def test_a_file_over_the_one_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    """1 MiB for every way in: `surveybot load`/`validate`, chat uploads and the HTTP API."""
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"id: s\n" + b"#" * MAX_SURVEY_BYTES)
+    with pytest.raises(DefinitionError) as caught:
+        load_file(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:1: the file is larger than 1024 KB, too large for a survey"
+    ]

@@ -39,7 +39,7 @@ async def test_loading_says_what_surveybot_load_says(service: SurveyAdmin) -> No
     assert await service.load("lunch.yaml", LUNCH) == AdminReply("stored lunch version 1 (lunch.yaml)")
     assert await service.load("lunch.yaml", LUNCH) == AdminReply("unchanged lunch version 1 (lunch.yaml)")
     broken = await service.load("broken.yaml", LUNCH.replace(b"type: text", b"type: essay"))
-    assert broken.text == "“broken.yaml” was not loaded: 1 problem."
+    assert broken.text == "“broken.yaml” was not loaded: 1 problem; nothing was stored."
     assert broken.detail.startswith("broken.yaml:5: question 'dish': ")
     assert (await service.load("lunch.yaml", None)).text == admin.UNREADABLE.format(name="lunch.yaml")
     assert (await service.load("x.yaml", b"#" * (MAX_UPLOAD_BYTES + 1))).text.startswith("“x.yaml” is larger")

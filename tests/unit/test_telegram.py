@@ -721,7 +721,7 @@ async def test_an_invalid_upload_lists_every_problem_with_file_and_line(h: Harne
     h.request.files["BQACAgIAAxkBAAIBY2Vx"] = broken.encode()
     calls = await h.send(DOCUMENT_UPDATE)
     heading, *lines = calls[-1].params["text"].splitlines()
-    assert heading == "“lunch.yaml” was not loaded: 2 problems."
+    assert heading == "“lunch.yaml” was not loaded: 2 problems; nothing was stored."
     assert len(lines) == 2
     assert all(line.startswith("lunch.yaml:") for line in lines)
     assert any(":5: question 'dish'" in line for line in lines), lines
