@@ -26,7 +26,7 @@ from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.slack import admin as slack_admin
 from adapters.slack.blocks import ACTION_PREFIX, home_view, notice_text, render
-from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin
+from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SURVEY_SUFFIXES, SurveyAdmin
 from bot import actions
 from bot.errors import StorageUnavailable
 from bot.messages import Incoming, Kind, Outgoing, Role
@@ -68,8 +68,9 @@ def unformat(text: str) -> str:
 
 
 def message_incoming(body: Mapping[str, Any]) -> Incoming | None:
-    """A respondent's direct message (a ``message.im`` event); None for what the bot ignores: edits,
-    deletions, file shares and other subtypes, messages of bots (itself included), other channels."""
+    """A respondent's direct message (a ``message.im`` event); None for what is not typed text: edits,
+    deletions, file shares (see :func:`file_share`) and other subtypes, messages of bots (itself
+    included), other channels."""
     event = body.get("event") or {}
     if event.get("type") != "message" or event.get("channel_type") != "im":
         return None
@@ -137,6 +138,41 @@ def ticked(body: Mapping[str, Any], action: Mapping[str, Any]) -> tuple[str | No
             presses = (actions.decode(o["value"]) for o in options)
             picked |= {p.index for p in presses if p is not None and p.index is not None}
     return toggle, tuple(sorted(picked))
+
+
+@dataclass(frozen=True)
+class FileShare:
+    """Files posted in the direct message (a ``message`` event of subtype ``file_share``)."""
+
+    user_id: str
+    channel_id: str
+    names: tuple[str, ...]
+    event_id: str
+
+    def maybe_survey(self) -> bool:
+        return any(name.lower().endswith(SURVEY_SUFFIXES) for name in self.names)
+
+    def incoming(self) -> Incoming:
+        """The share as a respondent's message: not text, so the engine says how to answer."""
+        return Incoming(
+            platform=PLATFORM,
+            user_id=self.user_id,
+            chat_id=self.channel_id,
+            attachment=True,
+            update_id=self.event_id,
+        )
+
+
+def file_share(body: Mapping[str, Any]) -> FileShare | None:
+    """A person's files (a photo, a document, a survey) posted in the direct message; None elsewhere."""
+    event = body.get("event") or {}
+    if event.get("type") != "message" or event.get("subtype") != "file_share":
+        return None
+    if event.get("channel_type") != "im" or event.get("bot_id") or not event.get("user"):
+        return None
+    names = tuple(str(f.get("name") or f.get("title") or "") for f in event.get("files") or [])
+    event_id = body.get("event_id") or event.get("client_msg_id") or event.get("ts") or ""
+    return FileShare(event["user"], event.get("channel", ""), names, event_id)
 
 
 @dataclass(frozen=True)
@@ -273,6 +309,10 @@ class SlackBot:
     # --- listeners: each acknowledges first (bolt does it for events), then works
 
     async def _on_message(self, body: dict[str, Any]) -> None:
+        shared = file_share(body)
+        if shared is not None:
+            await self._on_file_share(shared)
+            return
         incoming = message_incoming(body)
         if incoming is None:
             return
@@ -348,15 +388,30 @@ class SlackBot:
                 text = _MENTION.format(link=dm_link(body))
                 await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
+    async def _on_file_share(self, shared: FileShare) -> None:
+        """Slack tells of a file in the DM twice: this ``message`` (with the file names) and
+        ``file_shared`` (with the id to download). An admin's file is an upload, loaded from
+        ``file_shared``; anyone else's survey file is refused unread, and their other files (a photo…)
+        are a respondent's message that is not text."""
+        if self.admin.is_admin(shared.user_id):
+            return
+        async with self._working():
+            if shared.maybe_survey():
+                if await self._first_delivery(shared.user_id, shared.event_id):
+                    await self.client.chat_postMessage(channel=shared.channel_id, text=NOT_ADMIN_UPLOAD)
+                return
+            self._dms.setdefault(shared.user_id, shared.channel_id)
+            incoming = replace(shared.incoming(), user_name=await self._name(shared.user_id))
+            await self._converse(incoming)
+
     async def _on_file_shared(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         shared = file_shared(body)
         if shared is None or shared.user_id == context.get("bot_user_id"):
             return
+        if not self.admin.is_admin(shared.user_id):  # the file_share message answers them
+            return
         async with self._working():
             if not await self._first_delivery(shared.user_id, shared.event_id):
-                return
-            if not self.admin.is_admin(shared.user_id):  # refused without reading the file
-                await self.client.chat_postMessage(channel=shared.channel_id, text=NOT_ADMIN_UPLOAD)
                 return
             await slack_admin.load_upload(
                 self.admin, self.client, self._token, shared.channel_id, shared.user_id, shared.file_id

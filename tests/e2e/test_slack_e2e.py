@@ -329,6 +329,29 @@ async def test_a_retried_event_is_answered_once(http: tuple[Stack, EventsApi]) -
     assert list(stored["answers"]) == ["flavour"] and stored["path"] == ["flavour"]
 
 
+async def test_a_photo_mid_survey_is_answered_with_how_to_answer_and_changes_nothing(
+    http: tuple[Stack, EventsApi],
+) -> None:
+    stack, _ = http
+    web = stack.web
+    fay = stack.user("U0FAY0001", "Fay")
+
+    await fay.say("start ice-cream")
+    question = web.texts(fay.dm)[-1]
+    await fay.upload("holiday.jpg", b"\xff\xd8\xff\xe0 not really a photo")
+    assert web.texts(fay.dm)[2:] == [
+        "Sorry, I can only read text. Please answer with text or the buttons.",
+        question,
+    ]
+    assert web.calls_to("files.info") == [] and web.calls_to("download") == [], "a photo is never read"
+    [stored] = stack.responses("ice-cream")
+    assert stored["answers"] == {} and stored["path"] == []
+
+    await fay.press("Vanilla")
+    [stored] = stack.responses("ice-cream")
+    assert list(stored["answers"]) == ["flavour"], "the buttons still answer"
+
+
 async def test_a_forged_or_stale_signature_gets_401_and_nothing_runs(http: tuple[Stack, EventsApi]) -> None:
     stack, events = http
     web = stack.web

@@ -20,10 +20,12 @@ from adapters.slack import (
     COMMANDS,
     EVENTS,
     PLATFORM,
+    FileShare,
     FileShared,
     action_incoming,
     command_incoming,
     dm_link,
+    file_share,
     file_shared,
     home_opened,
     message_incoming,
@@ -383,6 +385,23 @@ def test_the_slash_command_starts_the_survey_in_the_users_dm() -> None:
 def test_app_home_opened_on_the_home_tab_only() -> None:
     assert home_opened(APP_HOME_OPENED) == ("U0RESPOND", "D0DIRECT1")
     assert home_opened(with_event(APP_HOME_OPENED, tab="messages")) is None
+
+
+def test_a_file_share_in_the_dm_names_its_files() -> None:
+    event = {
+        **MESSAGE_IM["event"],
+        "subtype": "file_share",
+        "text": "",
+        "files": [{"id": "F1", "name": "IMG_0001.JPG"}, {"id": "F2", "title": "Lunch.YML"}],
+    }
+    shared = file_share({**MESSAGE_IM, "event": event})
+    assert shared == FileShare("U0RESPOND", "D0DIRECT1", ("IMG_0001.JPG", "Lunch.YML"), "Ev06ABCDEF")
+    assert shared.maybe_survey(), "a .yml among the files makes it an upload"
+    assert not replace(shared, names=("IMG_0001.JPG",)).maybe_survey()
+    assert shared.incoming().attachment and shared.incoming().text == ""
+    assert file_share({**MESSAGE_IM, "event": {**event, "channel_type": "channel"}}) is None
+    assert file_share({**MESSAGE_IM, "event": {**event, "bot_id": "B0SURVEY1"}}) is None
+    assert file_share(MESSAGE_IM) is None, "typed text is no file share"
 
 
 def test_file_shared_in_the_dm_only() -> None:

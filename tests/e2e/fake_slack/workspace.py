@@ -325,8 +325,22 @@ class SlackUser:
         await self.settle()
 
     async def upload(self, name: str, content: bytes, *, event_id: str | None = None) -> str:
-        """Share a file in the DM: Slack stores it and sends ``file_shared``."""
+        """Share a file in the DM: Slack stores it and sends a ``message`` of subtype ``file_share``
+        (the file's name, no download address) and ``file_shared`` (its id), as two events."""
         file_id = self.web.add_file(self.id, name, content)
+        ts = self._ts()
+        message = {
+            "type": "message",
+            "subtype": "file_share",
+            "user": self.id,
+            "text": "",
+            "files": [{"id": file_id, "name": name, "title": name, "size": len(content)}],
+            "ts": ts,
+            "channel": self.dm,
+            "channel_type": "im",
+            "event_ts": ts,
+        }
+        await self.delivery.event(self.envelope(message, f"{event_id}-message" if event_id else None))
         event = {
             "type": "file_shared",
             "channel_id": self.dm,
