@@ -22,7 +22,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # What only the tests need: the Telegram Bot API emulator (npm) and Debian's Chromium for the browser test.
 TEST_INSTALLS ?= chromium npm-deps
 
-TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/faults)
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/e2e tests/security tests/faults)
 PYTEST_ARGS ?= -q
 
 SURVEY ?= ice-cream

@@ -7,15 +7,19 @@ saying what is accepted (the engine shows the question's own ``error`` instead w
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import string
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 
+from bot import patterns
 from bot.errors import InvalidAnswer
 from bot.responses import AnswerValue
 from bot.survey import Question, QuestionType
+
+log = logging.getLogger("surveybot.answers")
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)", re.ASCII)
 _WHOLE = re.compile(r"[+-]?\d+", re.ASCII)
@@ -120,8 +124,16 @@ def _text(question: Question, text: str) -> str:
         raise InvalidAnswer(
             f"Please reply with at most {question.max_length} characters (yours has {len(text)})."
         )
-    if question.pattern is not None and re.fullmatch(question.pattern, text) is None:
-        raise InvalidAnswer("Please reply in the expected format.")
+    if question.pattern is not None:
+        try:
+            matched = patterns.fullmatch(question.pattern, text)
+        except patterns.PatternTimeout:
+            log.warning(
+                "question %r: its pattern took too long on an answer; the answer is re-asked", question.id
+            )
+            matched = False
+        if not matched:
+            raise InvalidAnswer("Please reply in the expected format.")
     return text
 
 

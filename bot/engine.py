@@ -391,7 +391,10 @@ class Engine:
             )
             return
         try:
-            value = answers.parse_answer(question, text)
+            if question.pattern is None:
+                value = answers.parse_answer(question, text)
+            else:  # a pattern match releases the GIL and is time-limited: off the event loop
+                value = await asyncio.to_thread(answers.parse_answer, question, text)
         except InvalidAnswer as exc:
             await self._reject(ctx, session, survey, question, str(exc))
             return

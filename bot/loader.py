@@ -22,6 +22,7 @@ from yaml.reader import ReaderError
 from bot import placeholders
 from bot.errors import DefinitionError, ExpressionError, Problem
 from bot.expressions import Expression, parse
+from bot.patterns import pattern_problem
 from bot.survey import END, Choice, Question, QuestionType, Rule, Settings, Survey
 
 # --- YAML with line numbers -------------------------------------------------------------------------
@@ -703,10 +704,9 @@ class _SurveyReader:
             )
         pattern = fields.string("pattern")
         if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                fields.problem(fields.line("pattern"), f"pattern is not a valid regular expression: {error}")
+            refused = pattern_problem(pattern)
+            if refused is not None:
+                fields.problem(fields.line("pattern"), refused)
         return replace(question, min_length=min_length, max_length=effective_max, pattern=pattern)
 
     @staticmethod
