@@ -83,10 +83,10 @@ def _read_surveys(paths: list[Path]) -> tuple[list[Survey], int]:
         except DefinitionError as exc:
             refused += 1
             for problem in exc.problems:
-                err.print(str(problem), markup=False)
+                err.print(str(problem), markup=False, soft_wrap=True)
         except OSError as exc:
             refused += 1
-            err.print(f"{file}:0: cannot read: {exc.strerror}", markup=False)
+            err.print(f"{file}:0: cannot read: {exc.strerror}", markup=False, soft_wrap=True)
     return surveys, refused
 
 
@@ -95,7 +95,9 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Survey files or f
     """Check survey files; print every problem as FILE:LINE and exit 1 if there is any."""
     surveys, refused = _read_surveys(files)
     for survey in surveys:
-        out.print(f"ok {survey.file} ({survey.id}, {len(survey.questions)} questions)", markup=False)
+        out.print(
+            f"ok {survey.file} ({survey.id}, {len(survey.questions)} questions)", markup=False, soft_wrap=True
+        )
     if refused or not surveys:
         raise typer.Exit(1)
 
@@ -117,9 +119,9 @@ def load(paths: Annotated[list[Path], typer.Argument(help="Survey files or folde
                     result = await publish(app.surveys, survey)
                 except VersionConflict as exc:
                     failures += 1
-                    err.print(str(exc), markup=False)
+                    err.print(str(exc), markup=False, soft_wrap=True)
                 else:
-                    out.print(result.line(), markup=False)
+                    out.print(result.line(), markup=False, soft_wrap=True)
                 progress.advance(task)
         return failures
 
@@ -206,18 +208,18 @@ def results(
             table = await export_table(cache, responses, survey_id)
             with csv_file.open("w", encoding="utf-8", newline="") as file:
                 file.writelines(csv_lines(table))
-            err.print(f"wrote {len(table.rows)} responses to {csv_file}", markup=False)
+            err.print(f"wrote {len(table.rows)} responses to {csv_file}", markup=False, soft_wrap=True)
         if charts_dir is not None:
             charts_dir.mkdir(parents=True, exist_ok=True)
             for chart in await asyncio.to_thread(render_charts, summary):
                 (charts_dir / f"{chart.name}.png").write_bytes(chart.png)
-                err.print(f"wrote {charts_dir / chart.name}.png", markup=False)
+                err.print(f"wrote {charts_dir / chart.name}.png", markup=False, soft_wrap=True)
         return summary_text(summary)
 
     try:
         out.print(_with_app(_config(), report), markup=False, soft_wrap=True)
     except SurveyNotFound as exc:
-        err.print(f"surveybot: {exc}", markup=False)
+        err.print(f"surveybot: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -225,10 +227,10 @@ def main() -> None:
     try:
         cli()
     except ConfigError as exc:
-        err.print(f"surveybot: configuration error: {exc}", markup=False)
+        err.print(f"surveybot: configuration error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except CannotListen as exc:
-        err.print(f"surveybot: {exc}", markup=False)
+        err.print(f"surveybot: {exc}", markup=False, soft_wrap=True)
         sys.exit(3)
     except StorageUnavailable as exc:
         err.print(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from bot.errors import ExpressionError
 
@@ -169,11 +169,46 @@ def parse(source: str) -> Expression:
     """Parse ``source`` into an :class:`Expression`; raise :class:`ExpressionError` saying what and where."""
     if not source.strip():
         raise ExpressionError("expression is empty")
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters")
     try:
+        _check_bounds(source)
         tree = _parser().parse(source)
     except UnexpectedInput as error:
-        raise ExpressionError(f"expression {source!r} does not parse: {_describe(source, error)}") from None
+        shown = source if len(source) <= 80 else source[:77] + "…"
+        raise ExpressionError(f"expression {shown!r} does not parse: {_describe(source, error)}") from None
     names = frozenset(
         str(token) for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NAME")
     )
-    return Expression(source, names, _Compiler().transform(tree))
+    try:
+        return Expression(source, names, _Compiler().transform(tree))
+    except (RecursionError, VisitError) as error:  # a backstop: the bounds above should prevent it
+        raise ExpressionError(f"expression cannot be compiled: {type(error).__name__}") from None
+
+
+MAX_LENGTH = 1000
+MAX_DEPTH = 64
+"""The deepest nesting of parentheses, brackets and ``not``s in an expression."""
+MAX_DIGITS = 30
+
+
+def _check_bounds(source: str) -> None:
+    """Refuse, before parsing, what would make the parser or compiler recurse too deep or convert a
+    5,000-digit number: nesting beyond :data:`MAX_DEPTH`, numbers beyond :data:`MAX_DIGITS` digits."""
+    depth = nots = 0
+    for token in _parser().lex(source):
+        if token.type in ("LPAR", "LSQB"):
+            depth += 1
+            nots = 0
+        elif token.type in ("RPAR", "RSQB"):
+            depth -= 1
+        elif token.type == "NOT":
+            nots += 1
+        else:
+            nots = 0
+        if depth + nots > MAX_DEPTH:
+            raise ExpressionError(f"expression nests deeper than {MAX_DEPTH} levels at column {token.column}")
+        if token.type == "NUMBER" and sum(c.isdigit() for c in token) > MAX_DIGITS:
+            raise ExpressionError(
+                f"expression has a number of more than {MAX_DIGITS} digits at column {token.column}"
+            )

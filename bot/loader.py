@@ -137,7 +137,7 @@ class _Converter:
                 return _Scalar(self._loader.construct_object(node, deep=True), line)
             except (yaml.YAMLError, ValueError) as error:
                 problem = error.problem if isinstance(error, yaml.MarkedYAMLError) else str(error)
-                self._report.add(line, f"invalid YAML value {node.value!r}: {problem}")
+                self._report.add(line, f"invalid YAML value {_short(node.value)}: {problem}")
                 return _Scalar(_UNREADABLE, line)
         if node.tag not in (_MAP_TAG, _SEQ_TAG):
             self._report.add(line, f"invalid YAML: the tag {node.tag!r} is not supported")
@@ -178,8 +178,60 @@ class _Converter:
         return [source for source in maps if isinstance(source, _Map)]
 
 
+MAX_NUMBER = 10**15
+"""The largest magnitude of a number in a survey file (bounds of answers, lengths, counts): beyond it
+floats lose whole numbers, and nothing a survey asks for needs more."""
+MAX_VERSION = 1_000_000
+MAX_TEXT_LENGTH = 10_000
+"""The largest ``max_length`` of a text answer (the web chat takes 4,000 characters a message)."""
+MAX_RATING_VALUES = 21
+"""The most values a rating offers (0 to 20), each a button."""
+MAX_SESSION_TTL = 365 * 86400
+MAX_DEPTH = 64
+"""The deepest nesting of YAML collections, and of an expression's parentheses, brackets and ``not``s."""
+
+
+def _short(value: object) -> str:
+    """A number for a problem line: a 5,000-digit literal is not quoted whole (nor converted, which
+    would raise past Python's 4,300-digit limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 200:
+        return "a number of over 60 digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _too_deep(text: str) -> tuple[int, str] | None:
+    """The line where YAML collections nest deeper than :data:`MAX_DEPTH`, found on the token stream
+    (which PyYAML reads without recursion, unlike the composer); None when they do not."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPENING):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return token.start_mark.line + 1, f"the YAML nests deeper than {MAX_DEPTH} levels"
+            elif isinstance(token, _CLOSING):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # the composer reports it, with its line
+    return None
+
+
+_OPENING = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
 def _read_yaml(text: str, report: _Report) -> _Yaml | None:
     """The single document in ``text`` as located values; None (with a problem) when there is none."""
+    deep = _too_deep(text)
+    if deep is not None:
+        report.add(*deep)
+        return None
     try:
         loader = _SurveyYamlLoader(text)
     except yaml.YAMLError as error:  # a character YAML does not allow
@@ -301,7 +353,7 @@ class _Fields:
             return None
         return node.value
 
-    def integer(self, key: str, *, minimum: int | None = None) -> int | None:
+    def integer(self, key: str, *, minimum: int | None = None, maximum: int = MAX_NUMBER) -> int | None:
         node = self.get(key)
         if node is None:
             return None
@@ -310,7 +362,11 @@ class _Fields:
             self._wrong(key, node, "a whole number")
             return None
         if minimum is not None and value < minimum:
-            self.problem(node.line, f"'{key}' must be at least {minimum}, not {value}")
+            self.problem(node.line, f"'{key}' must be at least {minimum}, not {_short(value)}")
+            return None
+        if value > maximum or (minimum is None and value < -maximum):
+            bounds = f"at most {maximum}" if minimum is not None else f"between {-maximum} and {maximum}"
+            self.problem(node.line, f"'{key}' must be {bounds}, not {_short(value)}")
             return None
         return value
 
@@ -319,8 +375,16 @@ class _Fields:
         if node is None:
             return None
         value = node.value if isinstance(node, _Scalar) else None
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        if not isinstance(value, int | float) or isinstance(value, bool):
             self._wrong(key, node, "a number")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self._wrong(key, node, "a number")
+            return None
+        if not -MAX_NUMBER <= value <= MAX_NUMBER:
+            self.problem(
+                node.line, f"'{key}' must be between {-MAX_NUMBER} and {MAX_NUMBER}, not {_short(value)}"
+            )
             return None
         return float(value)
 
@@ -439,7 +503,7 @@ class _SurveyReader:
         if survey_id is not None and (problem := _id_problem(survey_id, _SURVEY_ID, "[a-z0-9][a-z0-9_-]*")):
             top.problem(top.line("id"), problem)
         title = top.string("title", required=True)
-        version = top.integer("version", minimum=1)
+        version = top.integer("version", minimum=1, maximum=MAX_VERSION)
         settings = self._settings(top)
         welcome = top.string("welcome")
         goodbye = top.string("goodbye")
@@ -507,6 +571,9 @@ class _SurveyReader:
             return None
         if seconds <= 0:
             fields.problem(node.line, f"'{key}' must be longer than zero")
+            return None
+        if seconds > MAX_SESSION_TTL:
+            fields.problem(node.line, f"'{key}' must be at most 365d")
             return None
         return seconds
 
@@ -693,8 +760,8 @@ class _SurveyReader:
 
     @staticmethod
     def _text(fields: _Fields, question: Question) -> Question:
-        min_length = fields.integer("min_length", minimum=0)
-        max_length = fields.integer("max_length", minimum=0)
+        min_length = fields.integer("min_length", minimum=0, maximum=MAX_TEXT_LENGTH)
+        max_length = fields.integer("max_length", minimum=0, maximum=MAX_TEXT_LENGTH)
         effective_max = question.max_length if max_length is None else max_length
         if min_length is not None and min_length > effective_max:
             default = "" if fields.has("max_length") else ", the default"
@@ -733,6 +800,10 @@ class _SurveyReader:
         high = 5 if high is None else high
         if low >= high:
             fields.problem(fields.line("min"), f"min ({low}) must be below max ({high})")
+        elif high - low >= MAX_RATING_VALUES:
+            line = fields.line("max") if fields.has("max") else fields.line("min")
+            fields.problem(line, f"a rating offers at most {MAX_RATING_VALUES} values, not {high - low + 1}")
+            high = low + MAX_RATING_VALUES - 1
         labels: dict[int, str] = {}
         labels_node = fields.mapping("labels")
         if labels_node is not None and low < high:

@@ -140,9 +140,10 @@ def _repeats_may_match(items: list[tuple[Any, Any]], ch: str, repeated: bool = F
             low, high, body = av
             if _repeats_may_match(list(body), ch, repeated or high != low):
                 return True
-        elif repeated and _may_match(op, av, ch):
-            return True
-        elif not repeated and any(_repeats_may_match(child, ch) for child in _children(op, av)):
+        elif repeated:
+            if _may_match(op, av, ch):
+                return True
+        elif any(_repeats_may_match(child, ch) for child in _children(op, av)):
             return True
     return False
 

@@ -476,8 +476,8 @@ questions:
   - id: {"t" * 32}
     type: rating
     text: Stars
-    min: -100
-    max: 100
+    min: -1000000000000000
+    max: -999999999999980
   - id: {"u" * 32}
     type: single_choice
     text: One

@@ -1,0 +1,123 @@
+"""Hostile survey files (issue 10): every one is refused with ``FILE:LINE`` at the field's line, never
+raised as RecursionError, OverflowError, ValueError or lark's VisitError; values that loaded and then
+broke the running bot (a 100,000,000-button rating, a TTL Redis refuses, a version MongoDB cannot hold)
+are refused too; and ``surveybot validate`` reports every file, one problem per line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.errors import DefinitionError
+from bot.loader import load_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SURVEY = """\
+id: s
+title: S
+{settings}
+questions:
+  - id: a
+    type: {qtype}
+    text: A?
+{a}
+  - id: b
+    type: text
+    text: B?
+{b}
+"""
+
+
+def survey(settings: str = "", qtype: str = "number", a: str = "", b: str = "", top: str = "") -> str:
+    return top + SURVEY.format(settings=settings, qtype=qtype, a=a, b=b)
+
+
+ATTACKS = {
+    "yaml nested 10,000 deep": ("id: s\ntitle: S\nquestions: " + "[" * 10000 + "]" * 10000 + "\n", 3),
+    "mappings nested 5,000 deep": ("id: s\ntitle: S\nx: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", 3),
+    "not x 2000": (survey(b='    show_if: "' + "not " * 2000 + 'a"'), 12),
+    "not x 200": (survey(b='    show_if: "' + "not " * 200 + 'a"'), 12),
+    "[ x 500": (survey(b='    show_if: "a in ' + "[" * 500 + "]" * 500 + '"'), 12),
+    "( x 100": (survey(b='    show_if: "' + "(" * 100 + "a" + ")" * 100 + '"'), 12),
+    "5,000-digit literal": (survey(b='    show_if: "a == ' + "9" * 5000 + '"'), 12),
+    "40-digit literal": (survey(b='    show_if: "a == ' + "9" * 40 + '"'), 12),
+    "400-digit min/max": (survey(a="    min: " + "9" * 400 + "\n    max: " + "9" * 401), 8),
+    "5,000-digit max": (survey(a="    min: 1\n    max: " + "9" * 5000), 9),
+    "400-digit float max": (survey(a="    min: 1\n    max: 1" + "0" * 400 + ".5"), 9),
+    "session_ttl of 4,400 digits": (survey(settings="settings:\n  session_ttl: " + "9" * 4400), 4),
+    "session_ttl 99999999999999999999d": (
+        survey(settings="settings:\n  session_ttl: 99999999999999999999d"),
+        4,
+    ),
+    "version 99999999999999999999": (survey(top="version: 99999999999999999999\n"), 1),
+    "rating max 100000000": (survey(qtype="rating", a="    min: 1\n    max: 100000000"), 9),
+    "max_length 10^20": (survey(qtype="text", a="    max_length: 99999999999999999999"), 8),
+    "integer bounds 10^23": (survey(a="    integer: true\n    min: -99999999999999999999999\n    max: 1"), 9),
+    "pattern a{99999999999}": (survey(qtype="text", a='    pattern: "a{99999999999}"'), 8),
+}
+
+
+@pytest.mark.parametrize(("text", "line"), ATTACKS.values(), ids=ATTACKS.keys())
+def test_a_hostile_file_is_refused_at_its_line(text: str, line: int) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_text(text, "hostile.yaml")
+    first = str(caught.value.problems[0])
+    assert first.startswith(f"hostile.yaml:{line}: "), first
+    assert len(first) < 300, "a problem line quotes no 5,000-digit value"
+
+
+@pytest.mark.parametrize(
+    ("settings", "a", "loads"),
+    [
+        ("settings:\n  session_ttl: 365d", "", True),
+        ("settings:\n  session_ttl: 366d", "", False),
+        ("", "    min: -1000000000000000\n    max: 1000000000000000", True),
+        ("", "    min: 0\n    max: 1000000000000001", False),
+    ],
+)
+def test_the_bounds_are_where_the_format_page_says(settings: str, a: str, loads: bool) -> None:
+    text = survey(settings=settings, a=a)
+    if loads:
+        load_text(text, "s.yaml")
+    else:
+        with pytest.raises(DefinitionError):
+            load_text(text, "s.yaml")
+
+
+def test_rating_offers_at_most_21_values() -> None:
+    load_text(survey(qtype="rating", a="    min: 0\n    max: 20"), "s.yaml")
+    with pytest.raises(DefinitionError) as caught:
+        load_text(survey(qtype="rating", a="    min: 0\n    max: 21"), "s.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "s.yaml:9: question 'a': a rating offers at most 21 values, not 22"
+    ]
+
+
+def test_validate_reports_every_file_one_problem_per_line(tmp_path: Path) -> None:
+    """It stopped at the first such file with a traceback, and wrapped problems at 80 columns in CI."""
+    files = []
+    for index, (text, _) in enumerate(ATTACKS.values()):
+        path = tmp_path / f"attack-{index:02d}-with-a-long-name-so-that-lines-pass-eighty-columns.yaml"
+        path.write_text(text, encoding="utf-8")
+        files.append(str(path))
+    files.append(str(ROOT / "surveys" / "ice-cream.yaml"))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "validate", *files],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert all(line.startswith(str(tmp_path)) for line in lines), lines[:3]
+    assert {line.split(":")[0] for line in lines} == set(files[:-1]), "every hostile file is reported"
+    assert result.stdout.startswith(f"ok {ROOT / 'surveys' / 'ice-cream.yaml'}")
