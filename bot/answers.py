@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import re
 import string
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
+
+import email_validator
 
 from bot import patterns
 from bot.errors import InvalidAnswer
@@ -24,9 +27,10 @@ log = logging.getLogger("surveybot.answers")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)", re.ASCII)
 _WHOLE = re.compile(r"[+-]?\d+", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_EMAIL = re.compile(
-    r"(?P<local>[^\s@]+)@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,})"
-)
+_TOP_LEVEL = re.compile(r"[^\W\d_]{2,}|xn--[a-z0-9-]+")
+MAX_DIGITS = 30
+"""Digits beyond which a typed number is not even converted (a 5,000-digit answer raised in int())."""
+INT64 = 2**63 - 1
 _YES_NO = {"yes": True, "y": True, "true": True, "no": False, "n": False, "false": False}
 
 
@@ -55,7 +59,12 @@ def _span(
 def parse_choice_index(question: Question, token: str) -> int | None:
     """The 0-based index of the choice that ``token`` names (its 1-based number, id or label), or None."""
     wanted = _normal(token)
-    if wanted.isascii() and wanted.isdigit() and 1 <= int(wanted) <= len(question.choices):
+    if (
+        wanted.isascii()
+        and wanted.isdigit()
+        and len(wanted) <= 6
+        and 1 <= int(wanted) <= len(question.choices)
+    ):
         return int(wanted) - 1
     for names in ([c.id for c in question.choices], [c.label for c in question.choices]):
         for index, name in enumerate(names):
@@ -116,6 +125,8 @@ def _date_range(question: Question) -> str:
 def _text(question: Question, text: str) -> str:
     if not text:
         raise InvalidAnswer("Please reply with some text.")
+    if "\x00" in text:
+        raise InvalidAnswer("Please reply without control characters.")
     if question.min_length is not None and len(text) < question.min_length:
         raise InvalidAnswer(
             f"Please reply with at least {question.min_length} characters (yours has {len(text)})."
@@ -138,12 +149,15 @@ def _text(question: Question, text: str) -> str:
 
 
 def _number(question: Question, text: str) -> int | float:
-    if _NUMBER.fullmatch(text) is None:
+    """Finite, and a whole number within 64 bits (what BSON stores): beyond, it is re-asked."""
+    if _NUMBER.fullmatch(text) is None or sum(c.isdigit() for c in text) > MAX_DIGITS:
         raise InvalidAnswer(_number_hint(question))
     exact = Decimal(text.replace(",", "."))
     if question.integer and exact != exact.to_integral_value():
         raise InvalidAnswer(_number_hint(question))
     value = int(exact) if question.integer else float(exact)
+    if not math.isfinite(value) or abs(value) > INT64:
+        raise InvalidAnswer(_number_hint(question))
     if (question.min_value is not None and value < question.min_value) or (
         question.max_value is not None and value > question.max_value
     ):
@@ -191,7 +205,7 @@ def _scale(question: Question, text: str) -> int:
     for value, label in question.labels.items():
         if _normal(label) == _normal(text):
             return value
-    if _WHOLE.fullmatch(text) is not None and low <= int(text) <= high:
+    if _WHOLE.fullmatch(text) is not None and len(text) <= MAX_DIGITS and low <= int(text) <= high:
         return int(text)
     raise InvalidAnswer(f"Please reply with a whole number from {low} to {high}.")
 
@@ -225,10 +239,15 @@ def _date(question: Question, text: str) -> str:
 
 
 def _email(question: Question, text: str) -> str:
-    match = _EMAIL.fullmatch(text)
-    if match is None:
+    """Checked by email-validator (syntax, lengths, internationalised domains; no DNS), and a top-level
+    domain of two letters at least; stored in its normal form, the domain in lower case."""
+    try:
+        checked = email_validator.validate_email(text, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        checked = None
+    if checked is None or not _TOP_LEVEL.fullmatch(checked.domain.rpartition(".")[2]):
         raise InvalidAnswer("Please reply with a valid e-mail address, like name@example.com.")
-    return f"{match['local']}@{match['domain'].lower()}"
+    return str(checked.normalized)
 
 
 _PARSERS: dict[QuestionType, Callable[[Question, str], AnswerValue]] = {
