@@ -12,10 +12,14 @@ import contextvars
 import json as jsonlib
 import logging
 import os
+import re
 import sys
 import uuid
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.config import Config
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 """The id of the message or request being handled; ``-`` outside of one."""
@@ -53,6 +57,42 @@ class DropConnectionLines(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket'))
 
 
+MAX_MESSAGE = 2000
+"""Characters of one log message; the rest is cut (slack-bolt logged a 300 MB request body whole)."""
+_SECRETS: set[str] = set()
+_TOKEN_SHAPES = re.compile(
+    r"\b\d{5,15}:[A-Za-z0-9_-]{30,}"  # a Telegram bot token (python-telegram-bot logs it in API URLs)
+    r"|\bx(?:ox[a-z]|app)-[A-Za-z0-9-]{10,}"  # Slack bot, user and app-level tokens
+)
+REDACTED = "[redacted]"
+
+
+def keep_secret(*values: str | None) -> None:
+    """Never let ``values`` (tokens, signing secrets) reach a log line, at any level, from any library."""
+    _SECRETS.update(v for v in values if v and len(v) >= 8)
+
+
+class Redact(logging.Filter):
+    """On the handler, so it sees every library's records: known secrets and token shapes become
+    ``[redacted]``, slack-bolt's refused-signature line loses the request body it quotes, and a
+    message is cut at :data:`MAX_MESSAGE` characters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("slack_bolt.") and str(record.msg).startswith("Invalid request signature"):
+            record.msg, record.args = "Invalid request signature (request not logged)", None
+            return True
+        message = record.getMessage()
+        cleaned = _TOKEN_SHAPES.sub(REDACTED, message)
+        for secret in _SECRETS:
+            if secret in cleaned:
+                cleaned = cleaned.replace(secret, REDACTED)
+        if len(cleaned) > MAX_MESSAGE:
+            cleaned = f"{cleaned[:MAX_MESSAGE]}… ({len(cleaned) - MAX_MESSAGE} characters cut)"
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, correlation id, and any ``extra`` fields."""
 
@@ -75,6 +115,23 @@ class JsonFormatter(logging.Formatter):
 READABLE = "%(asctime)s %(levelname)-7s %(name)s [%(correlation_id)s] %(message)s"
 
 
+def keep_config_secrets(config: Config) -> None:
+    """Every secret of the configuration (what is derived from one, adapters keep themselves)."""
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            config.telegram.bot_token,
+            config.slack.bot_token,
+            config.slack.app_token,
+            config.slack.signing_secret,
+            config.admin_api_token,
+            config.respondent_secret,
+        )
+        if s is not None
+    ]
+    keep_secret(*secrets)
+
+
 def configure_logging(level: str, json: bool, stream: IO[str] | None = None) -> None:
     """Send every log record to ``stream`` (stderr) at ``level``, as JSON lines or readable text.
 
@@ -83,6 +140,7 @@ def configure_logging(level: str, json: bool, stream: IO[str] | None = None) -> 
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter() if json else logging.Formatter(READABLE))
     handler.addFilter(CorrelationFilter())
+    handler.addFilter(Redact())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

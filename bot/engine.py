@@ -127,7 +127,7 @@ class Engine:
             return self._failed(msg, exc, writing=False)
         if turn.duplicate:
             # Handled to the end, replies included, by some process: a platform's retry gets nothing.
-            log.info("duplicate update %s from %s ignored", msg.update_id, key.platform)
+            log.info("a duplicate %s update was ignored", key.platform)  # update ids may name the person
             return []
         ctx = _Context(msg, turn.session, prompt=turn.session.question_id if turn.session else None)
         try:
@@ -235,7 +235,7 @@ class Engine:
         old = ctx.session
         response = await self._responses.get(old.response_id) if old is not None else None
         if response is not None and ctx.msg.update_id is not None and ctx.msg.update_id in response.applied:
-            log.info("update %s was applied already: its next step is shown again", ctx.msg.update_id)
+            log.info("a %s update was applied already: its next step is shown again", ctx.msg.platform)
             await self._replay(ctx, response)
             return False
         ctx.session = None
@@ -273,7 +273,7 @@ class Engine:
             # Redis lost the session (or never had it): an update that changed a response is known there.
             applied = await self._responses.find_by_update(self._key(ctx), msg.update_id)
             if applied is not None:
-                log.info("update %s was applied before the session was lost: replayed", msg.update_id)
+                log.info("a %s update was applied before the session was lost: replayed", msg.platform)
                 await self._replay(ctx, applied)
                 return
         if msg.attachment:

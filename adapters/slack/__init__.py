@@ -267,7 +267,15 @@ class SlackBot:
         handler = AsyncSlackRequestHandler(self.bolt)
 
         async def slack_events(request: Request) -> Response:
-            return await handler.handle(request)
+            # slack-bolt answers 500 to a timestamp that is no number, and to a signed body it cannot
+            # parse; Slack would retry those. A malformed request is refused with 400, unread.
+            if not request.headers.get("x-slack-request-timestamp", "0").strip().isdigit():
+                return Response(status_code=400)
+            try:
+                return await handler.handle(request)
+            except ValueError as exc:  # json.JSONDecodeError and the like, after the signature passed
+                log.warning("a signed Slack request could not be read: %s", type(exc).__name__)
+                return Response(status_code=400)
 
         web.add_route(EVENTS_PATH, slack_events, methods=["POST"], include_in_schema=False)
 

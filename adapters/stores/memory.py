@@ -315,7 +315,7 @@ class InMemorySessionStore(_Switch):
                 self._locks[key] = (token, now + self.lock_ttl_ms / 1000)
                 return Turn(token=token, session=self._session(key, now))
             if now >= deadline:
-                raise RespondentBusy(f"respondent {key} stayed busy for {self.wait_s} s")
+                raise RespondentBusy(f"a {key.platform} respondent stayed busy for {self.wait_s} s")
             released = self._released.setdefault(key, asyncio.Event())
             try:
                 async with asyncio.timeout(min(deadline, held[1]) - now):

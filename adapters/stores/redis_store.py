@@ -212,7 +212,7 @@ class RedisSessionStore:
                 return Turn(token=token, session=_session(reply[1]))
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RespondentBusy(f"respondent {key} stayed busy for {self.wait_s} s")
+                raise RespondentBusy(f"a {key.platform} respondent stayed busy for {self.wait_s} s")
             await asyncio.sleep(min(pause, left, max(int(reply[1]), 1) / 1000))
             pause = min(pause * 2, 0.1)
 

@@ -42,6 +42,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from adapters.bootstrap import App
 from adapters.config import TelegramSettings
+from adapters.logs import keep_secret
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.survey_admin import SURVEY_SUFFIXES, AdminReply, SurveyAdmin
@@ -318,6 +319,7 @@ class TelegramAdapter:
         self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, self.admins)
         self.settings = app.config.telegram
         self._secret = webhook_secret(application.bot.token).encode()
+        keep_secret(application.bot.token, self._secret.decode())
         self._ready = asyncio.Lock()
         self._initialized = False
         self._startup: asyncio.Task[None] | None = None
@@ -420,7 +422,14 @@ class TelegramAdapter:
             if not isinstance(data, dict):
                 return Response(status_code=400)
             await self._initialize()
-            await self.application.process_update(Update.de_json(data, self.bot))
+            try:
+                update = Update.de_json(data, self.bot)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # Authentic (the secret matched) but not an update we can read: Telegram redelivers
+                # anything but a 2xx for hours, so it is acknowledged and dropped.
+                log.warning("a Telegram update could not be read and was dropped: %s", type(exc).__name__)
+                return Response(status_code=200)
+            await self.application.process_update(update)
             return Response(status_code=200)
 
         web.add_route(WEBHOOK_PATH, telegram_webhook, methods=["POST"], include_in_schema=False)
@@ -505,7 +514,7 @@ class TelegramAdapter:
         refusal = self.admin.refuse_upload(user_id, name, document.file_size)
         if refusal is not None:
             if not self.admin.is_admin(user_id):
-                log.info("survey upload refused for Telegram user %s (not an admin)", user_id)
+                log.info("a Telegram survey upload was refused: not from an admin")
             await self._reply(message.chat.id, refusal)
             return
         file = await deliver(document.get_file, "getFile")

@@ -3,6 +3,7 @@ and the HTTP endpoints that platform adapters mount (Slack's events, Telegram's 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from adapters.platform import Platform
 from adapters.web.chat import chat_router
 from adapters.web.ops import ops_router
 from bot.errors import StorageUnavailable
+from bot.loader import MAX_SURVEY_BYTES
 
 STATIC = Path(__file__).resolve().parent / "static"
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -68,6 +70,72 @@ class RequestLog:
             correlation_id.reset(token)
 
 
+MAX_BODY_BYTES = MAX_SURVEY_BYTES + 64 * 1024
+"""The largest request body any route reads: a survey upload with room to spare. Slack's and Telegram's
+own requests are far smaller (a Telegram update is at most a few KB; Slack's largest payloads are
+interactions carrying a message's blocks, well under 1 MiB)."""
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over ``limit`` bytes is refused with 413 before it is read,
+    when ``Content-Length`` says so, or as soon as the bytes received pass the limit (chunked
+    requests); the application never holds more than ``limit`` bytes of one body. Every route alike:
+    Slack's events (which slack-bolt buffers whole before checking the signature), Telegram's webhook,
+    the admin API."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.limit
+            except ValueError:
+                await _plain(send, 400, "Content-Length is not a number")
+                return
+            if too_large:
+                await _plain(send, 413, f"the request body is larger than {self.limit} bytes")
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _BodyTooLarge:
+            if not started:
+                await _plain(send, 413, f"the request body is larger than {self.limit} bytes")
+
+
+async def _plain(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def create_web_app(app: App, platforms: Sequence[Platform] = ()) -> FastAPI:
     """The FastAPI application on ``app``; each platform's ``mount`` adds its endpoints to it."""
     web = FastAPI(
@@ -108,5 +176,6 @@ def create_web_app(app: App, platforms: Sequence[Platform] = ()) -> FastAPI:
     for platform in platforms:
         if platform.mount is not None:
             platform.mount(web)
+    web.add_middleware(BodyLimit)
     web.add_middleware(RequestLog)
     return web
