@@ -30,6 +30,7 @@ NOT_ADMIN_RESULTS = "Sorry, only survey admins can read results."
 NOT_YAML = "I load surveys from .yaml files; “{name}” is not one, so I left it alone."
 TOO_LARGE = f"“{{name}}” is larger than {MAX_UPLOAD_BYTES // 1024} KB, too large for a survey; not loaded."
 UNREADABLE = "I could not download “{name}”; please send it again."
+SIZE_UNKNOWN = "I could not tell how large “{name}” is, so I did not download it; please send it again."
 RESULTS_USAGE = "Ask for the results of a survey by its id, for example: results ice-cream."
 
 
@@ -63,13 +64,16 @@ class SurveyAdmin:
         return user_id in self._admins
 
     def refuse_upload(self, user_id: str, name: str, size: int | None) -> AdminReply | None:
-        """Why an upload is not even downloaded (not an admin, not YAML, too large), or None."""
+        """Why an upload is not even downloaded (not an admin, not YAML, too large), or None. ``size``
+        None: not known yet (asked again before the download); negative: not known at all."""
         if not self.is_admin(user_id):
             return AdminReply(NOT_ADMIN_UPLOAD)
         if not name.lower().endswith(SURVEY_SUFFIXES):
             return AdminReply(NOT_YAML.format(name=name))
         if size is not None and size > MAX_UPLOAD_BYTES:
             return AdminReply(TOO_LARGE.format(name=name))
+        if size is not None and size < 0:
+            return AdminReply(SIZE_UNKNOWN.format(name=name))
         return None
 
     async def load(self, name: str, data: bytes | None) -> AdminReply:

@@ -518,6 +518,14 @@ class TelegramAdapter:
             await self._reply(message.chat.id, refusal)
             return
         file = await deliver(document.get_file, "getFile")
+        if file is not None:
+            # The size decides before the download, and a size is optional in both the message and
+            # getFile: a file of unknown size is not downloaded (Telegram lets bots fetch 20 MB).
+            size = document.file_size if document.file_size is not None else file.file_size
+            refusal = self.admin.refuse_upload(user_id, name, size if size is not None else -1)
+            if refusal is not None:
+                await self._reply(message.chat.id, refusal)
+                return
         content = None if file is None else await deliver(file.download_as_bytearray, "file download")
         await self._reply(
             message.chat.id, await self.admin.load(name, None if content is None else bytes(content))

@@ -121,3 +121,34 @@ def test_validate_reports_every_file_one_problem_per_line(tmp_path: Path) -> Non
     assert all(line.startswith(str(tmp_path)) for line in lines), lines[:3]
     assert {line.split(":")[0] for line in lines} == set(files[:-1]), "every hostile file is reported"
     assert result.stdout.startswith(f"ok {ROOT / 'surveys' / 'ice-cream.yaml'}")
+
+
+async def test_a_telegram_document_without_a_size_is_not_downloaded_unbounded() -> None:
+    """A document without ``file_size`` bypassed the upload limit; the size now decides before any
+    download, from the message or from getFile, and no size at all means no download."""
+    import adapters.telegram as tg
+    from tests.unit.test_telegram import DOCUMENT_UPDATE, Harness, RecordingRequest, in_memory_app, sent_texts
+
+    app = await in_memory_app()
+    request = RecordingRequest()
+    adapter = tg.TelegramAdapter(app, tg.build_application(app.config.telegram, request))
+    await adapter.application.initialize()
+    h = Harness(adapter, request, app)
+    try:
+        document = {k: v for k, v in DOCUMENT_UPDATE["message"]["document"].items() if k != "file_size"}
+        message = {**DOCUMENT_UPDATE["message"], "document": document}
+        file_id = document["file_id"]
+
+        request.files[file_id] = b"id: big\n" + b"#" * (2 * 1024 * 1024)
+        calls = await h.send({"update_id": 1, "message": message})
+        assert [c.method for c in calls] == ["getFile", "sendMessage"], "refused before the download"
+        assert sent_texts(calls) == [
+            "“lunch.yaml” is larger than 1024 KB, too large for a survey; not loaded."
+        ]
+
+        del request.files[file_id]  # getFile gives no size either
+        calls = await h.send({"update_id": 2, "message": message})
+        assert [c.method for c in calls] == ["getFile", "sendMessage"]
+        assert sent_texts(calls)[0].startswith("I could not tell how large “lunch.yaml” is")
+    finally:
+        await adapter.application.shutdown()

@@ -105,7 +105,10 @@ class RecordingRequest(BaseRequest):
             return bot
         if name == "getFile":
             file_id = params["file_id"]
-            return {"file_id": file_id, "file_unique_id": file_id, "file_path": f"documents/{file_id}"}
+            found = {"file_id": file_id, "file_unique_id": file_id, "file_path": f"documents/{file_id}"}
+            if file_id in self.files:
+                found["file_size"] = len(self.files[file_id])  # an unknown file: getFile gives no size
+            return found
         if name in ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto"):
             message_id = params.get("message_id") or next(self.message_ids)
             chat = {"id": int(params["chat_id"]), "type": "private"}
