@@ -104,6 +104,19 @@ class Config(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _admin_token_is_not_guessable(self) -> Config:
+        token = self.admin_api_token.get_secret_value().strip() if self.admin_api_token else ""
+        if token and len(token) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"ADMIN_API_TOKEN must be at least {MIN_ADMIN_TOKEN} characters (it has {len(token)}); "
+                "make one with `openssl rand -hex 32`"
+            )
+        return self
+
+
+MIN_ADMIN_TOKEN = 24
+"""Characters of the admin API's bearer token at least: 1 character was accepted."""
 
 ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "MONGODB_URI": ("mongodb", "uri"),

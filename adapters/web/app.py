@@ -76,6 +76,48 @@ own requests are far smaller (a Telegram update is at most a few KB; Slack's lar
 interactions carrying a message's blocks, well under 1 MiB)."""
 
 
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_CSP = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# FastAPI's /docs page loads Swagger UI from jsdelivr and starts it with an inline script.
+_DOCS_CSP = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: every HTTP response says nosniff, may not be framed, sends no referrer,
+    and carries a Content-Security-Policy (own scripts and styles only; the websocket is same-origin)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = (_DOCS_CSP if scope.get("path") == "/docs" else _CSP).encode()
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *_HEADERS,
+                    (b"content-security-policy", csp),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -177,5 +219,6 @@ def create_web_app(app: App, platforms: Sequence[Platform] = ()) -> FastAPI:
         if platform.mount is not None:
             platform.mount(web)
     web.add_middleware(BodyLimit)
+    web.add_middleware(SecurityHeaders)
     web.add_middleware(RequestLog)
     return web

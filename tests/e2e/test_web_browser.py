@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TOKEN = "browser-admin-token"
+TOKEN = "browser-admin-token-of-24-characters"
 
 pytestmark = pytest.mark.e2e
 

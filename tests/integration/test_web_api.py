@@ -36,7 +36,7 @@ from bot.responses import respondent_key
 from tests.integration.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "test-admin-token"
+TOKEN = "test-admin-token-of-24-characters"
 SECRET = "web-api-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

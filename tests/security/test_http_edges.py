@@ -17,19 +17,21 @@ from collections.abc import AsyncIterator, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
 import adapters.telegram as tg
 from adapters.bootstrap import App
-from adapters.config import AdminSettings, Config, SlackSettings, TelegramSettings
+from adapters.config import AdminSettings, Config, SlackSettings, TelegramSettings, load_config
 from adapters.logs import MAX_MESSAGE, configure_logging, keep_config_secrets
 from adapters.slack import SlackBot
 from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from adapters.web.app import MAX_BODY_BYTES, create_web_app
 from bot.catalog import SurveyCache
 from bot.engine import Engine
+from bot.errors import ConfigError
 from tests.unit.test_telegram import RecordingRequest
 
 TELEGRAM_TOKEN = "4242:AAH-security-test-token-0123456789abcdef"
@@ -220,3 +222,24 @@ def test_no_library_logs_a_token_or_secret_at_debug(web: FastAPI, logged: io.Str
     for leaked in (TELEGRAM_TOKEN, secret, SLACK_BOT_TOKEN, SIGNING_SECRET, ADMIN_TOKEN, "AAAbbbCCCddd"):
         assert leaked not in text
     assert text.count("[redacted]") == 6
+
+
+@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/healthz", "/api/surveys", "/docs", "/nowhere"])
+async def test_every_page_carries_the_security_headers(web: FastAPI, path: str) -> None:
+    transport = httpx.ASGITransport(app=web)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        got = await client.get(path)
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["x-frame-options"] == "DENY"
+    assert got.headers["referrer-policy"] == "no-referrer"
+    policy = got.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    if path != "/docs":
+        assert "'unsafe-inline'" not in policy and "script-src 'self';" in policy
+
+
+@pytest.mark.parametrize("token", ["x", "short-token", "a" * 23])
+def test_a_guessable_admin_token_stops_start_up(token: str) -> None:
+    with pytest.raises(ConfigError, match="ADMIN_API_TOKEN must be at least 24 characters"):
+        load_config(environ={"ADMIN_API_TOKEN": token})
+    assert load_config(environ={"ADMIN_API_TOKEN": "a" * 24}).admin_api_token is not None
