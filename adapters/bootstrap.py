@@ -57,7 +57,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     """Connect to MongoDB and Redis as configured and build the engine on them."""
     from adapters.metrics import record_event
     from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
-    from adapters.stores.redis_store import RedisSessionStore, redis_from_url
+    from adapters.stores.redis_store import RedisSessionStore, key_secret, redis_from_url
 
     mongo = config.mongodb
     executor = ThreadPoolExecutor(max_workers=mongo.max_pool_size, thread_name_prefix="mongodb")
@@ -77,11 +77,13 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     surveys = MongoSurveyStore(alias, executor)
     responses = MongoResponseStore(alias, executor)
     deadline = config.engine.message_deadline
+    secret = respondent_secret(config, state_dir)
     sessions = RedisSessionStore(
         redis_from_url(config.redis.url, config.redis.max_connections, pool_wait_s=deadline),
         lock_ttl_ms=config.redis.lock_ttl_ms,
         wait_s=min(config.redis.lock_wait_seconds, deadline),
         dedupe_ttl_s=config.redis.dedupe_ttl,
+        key_secret=key_secret(secret),
     )
     try:
         await surveys.ensure_indexes()
@@ -95,7 +97,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         cache,
         responses,
         sessions,
-        respondent_secret(config, state_dir),
+        secret,
         events=record_event,
         deadline=deadline,
     )

@@ -9,6 +9,8 @@ once the update is handled.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -142,6 +144,19 @@ def redis_from_url(url: str, max_connections: int = 200, pool_wait_s: float = 3.
     return redis.asyncio.Redis.from_pool(pool)  # which the client then closes with itself
 
 
+def key_secret(respondent_secret: bytes) -> bytes:
+    """The key of the HMAC that Redis keys are named with, derived from ``SURVEYBOT_SECRET``."""
+    return hmac.new(respondent_secret, b"redis keys", hashlib.sha256).digest()
+
+
+def pseudonym(secret: bytes | None, text: str) -> str:
+    """``text`` (a platform user id, an update id) as it appears in a Redis key: an HMAC under
+    ``secret``, or ``text`` itself when there is none (tests of the scripts)."""
+    if secret is None:
+        return text
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 class RedisSessionStore:
     def __init__(
         self,
@@ -150,8 +165,10 @@ class RedisSessionStore:
         lock_ttl_ms: int = 6_000,
         wait_s: float = 5.0,
         dedupe_ttl_s: int = 2 * 86400,
+        key_secret: bytes | None = None,
     ) -> None:
         self.client = client
+        self._key_secret = key_secret
         self.prefix = prefix
         self.lock_ttl_ms = lock_ttl_ms
         self.wait_s = wait_s
@@ -181,13 +198,12 @@ class RedisSessionStore:
             raise StorageUnavailable(f"Redis: {error}") from error
 
     def _keys(self, key: ConversationKey) -> list[str]:
-        return [
-            f"{self.prefix}:l:{key.platform}:{key.user_id}",
-            f"{self.prefix}:s:{key.platform}:{key.user_id}",
-        ]
+        # With a key secret, Redis holds no platform user id: keys are named by an HMAC of it.
+        who = pseudonym(self._key_secret, key.user_id)
+        return [f"{self.prefix}:l:{key.platform}:{who}", f"{self.prefix}:s:{key.platform}:{who}"]
 
     def _update_key(self, key: ConversationKey, update_id: str) -> str:
-        return f"{self.prefix}:u:{key.platform}:{update_id}"
+        return f"{self.prefix}:u:{key.platform}:{pseudonym(self._key_secret, update_id)}"
 
     async def begin(self, key: ConversationKey, update_id: str | None) -> Turn:
         keys = self._keys(key)

@@ -11,6 +11,7 @@ delayed acknowledgements (Nagle), whatever the socket options of the server in f
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -77,7 +78,10 @@ def clean_name(name: str) -> str:
 
 
 def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> Incoming:
-    update_id = f"{respondent}:{frame.id}" if frame.id else None
+    # The client's frame id, made unique to the respondent without naming them: update ids are kept
+    # with the response (its last writes) and in Redis, and an anonymous survey must not hold the
+    # web respondent id there.
+    update_id = hashlib.sha256(f"{respondent}\x00{frame.id}".encode()).hexdigest()[:32] if frame.id else None
     if isinstance(frame, ButtonFrame):
         return Incoming(
             platform=PLATFORM,

@@ -13,7 +13,8 @@ import asyncio
 
 import pytest
 
-from tests.faults.harness import INFORMATIONAL, QUESTIONS, Cluster, Gate, Respondent, Run
+from adapters.stores.redis_store import key_secret, pseudonym
+from tests.faults.harness import INFORMATIONAL, QUESTIONS, SECRET, Cluster, Gate, Respondent, Run
 
 pytestmark = pytest.mark.faults
 
@@ -178,8 +179,9 @@ async def test_200_concurrent_web_respondents(cluster: Cluster) -> None:
 
 async def test_session_one_revision_behind_is_not_refused(cluster: Cluster) -> None:
     """MongoDB's response one revision ahead of the Redis session: a respondent answers the text question,
-    then its session key (``sb:s:{platform}:{user}``) gets back the value it had before; pressing a button
-    of the question now shown must be accepted, not answered "This question was already answered."."""
+    then its session key (``sb:s:{platform}:{HMAC of user}``) gets back the value it had before; pressing
+    a button of the question now shown must be accepted, not answered "This question was already
+    answered."."""
     async with Run(cluster, "stale session") as run:
         respondents = run.add(web=1, telegram=1)
         before = Gate("before the text question", len(respondents))
@@ -189,7 +191,8 @@ async def test_session_one_revision_behind_is_not_refused(cluster: Cluster) -> N
             respondent.gates[3] = after  # then tea (a button)
         run.start(timeout=30)
         await before.wait_all(15, run)
-        keys = {r: f"sb:s:{r.platform}:{r.user_id}" for r in respondents}
+        secret = key_secret(SECRET.encode())
+        keys = {r: f"sb:s:{r.platform}:{pseudonym(secret, r.user_id)}" for r in respondents}
         with cluster.stores.redis_client() as client:
             saved = {r: client.get(key) for r, key in keys.items()}
         assert all(saved.values()), f"no session under {sorted(keys.values())}: the key format changed?"

@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from adapters.bootstrap import App, open_app
 from adapters.config import load_config
+from adapters.stores.redis_store import key_secret, pseudonym
 from bot import texts
 from bot.catalog import publish
 from bot.loader import load_file, load_text
@@ -26,6 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 ICE_CREAM = ROOT / "surveys" / "ice-cream.yaml"
 
 OpenApp = Callable[..., Awaitable[App]]
+KEYS = key_secret(b"integration")
+
+
+def session_key(user: str) -> str:
+    """Where the product keeps a respondent's session: Redis keys name an HMAC of the user id."""
+    return f"sb:s:it:{pseudonym(KEYS, user)}"
+
+
+def lock_key(user: str) -> str:
+    return f"sb:l:it:{pseudonym(KEYS, user)}"
 
 
 @pytest.fixture
@@ -95,7 +106,7 @@ async def test_resume_after_the_redis_session_is_deleted(
 ) -> None:
     await said(app, user, "/start ice-cream")
     await said(app, user, "strawberry")
-    assert redis_client.delete(f"sb:s:it:{user}") == 1
+    assert redis_client.delete(session_key(user)) == 1
     out = await said(app, user, "yes")
     assert question_id(out) == "why"
     assert "Strawberry" in next(m.text for m in out if m.kind is Kind.QUESTION)
@@ -162,14 +173,14 @@ async def test_mongodb_outage_says_try_again_and_half_writes_nothing(
     app = await make_app(mongodb_uri=f"mongodb://127.0.0.1:{proxy.port}{target.path}?directConnection=true")
     await publish(app.surveys, load_file(ICE_CREAM))
     await said(app, user, "/start ice-cream")
-    session_before = redis_client.get(f"sb:s:it:{user}")
+    session_before = redis_client.get(session_key(user))
     proxy.cut()
     out = await said(app, user, "2", update_id="retry-me")
     # The driver cannot always tell whether a request on a dropped connection left: either reply asks
     # for the answer again.
     assert [m.text for m in out] in ([texts.UNAVAILABLE], [texts.UNCONFIRMED])
-    assert redis_client.get(f"sb:s:it:{user}") == session_before
-    assert redis_client.exists(f"sb:l:it:{user}") == 0, "the lock was released"
+    assert redis_client.get(session_key(user)) == session_before
+    assert redis_client.exists(lock_key(user)) == 0, "the lock was released"
     [doc] = stored(mongo_db)
     assert doc["path"] == []
     recovered = await make_app()  # MongoDB is back (another process, or this one reconnected)
@@ -212,6 +223,6 @@ async def test_the_session_lives_as_long_as_the_survey_says(
 ) -> None:
     await publish(app.surveys, load_file(ROOT / "surveys" / "customer-feedback.yaml"))
     await said(app, user, "/start ice-cream")
-    assert 86_000 < redis_client.ttl(f"sb:s:it:{user}") <= 86_400  # default session_ttl: 24h
+    assert 86_000 < redis_client.ttl(session_key(user)) <= 86_400  # default session_ttl: 24h
     await said(app, user, "/start customer-feedback")
-    assert 7_000 < redis_client.ttl(f"sb:s:it:{user}") <= 7_200  # session_ttl: 2h
+    assert 7_000 < redis_client.ttl(session_key(user)) <= 7_200  # session_ttl: 2h

@@ -22,14 +22,20 @@ from bot.survey import QuestionType
 def test_text_frame() -> None:
     frame = parse_frame('{"type": "text", "text": "Chocolate", "id": "c1"}')
     assert frame == TextFrame(type="text", text="Chocolate", id="c1")
-    assert to_incoming(frame, "resp-0001", "Ann") == Incoming(
+    incoming = to_incoming(frame, "resp-0001", "Ann")
+    assert incoming == Incoming(
         platform="web",
         user_id="resp-0001",
         user_name="Ann",
         chat_id="resp-0001",
         text="Chocolate",
-        update_id="resp-0001:c1",
+        update_id=incoming.update_id,
     )
+    assert incoming.update_id is not None and "resp-0001" not in incoming.update_id, "no respondent id"
+    assert to_incoming(frame, "resp-0001", "Ann").update_id == incoming.update_id, (
+        "the same frame, the same id"
+    )
+    assert to_incoming(frame, "resp-0002", "Bo").update_id != incoming.update_id, "unique per respondent"
 
 
 def test_button_frame_without_client_id() -> None:
