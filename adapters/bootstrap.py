@@ -5,12 +5,15 @@ Nothing happens at import time: callers build what they need with :func:`open_ap
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.config import Config, respondent_secret
+from adapters.web.identity import web_key
+from adapters.web.limits import Limiter, MemoryLimiter, RedisLimiter
 from bot.catalog import SurveyCache
 from bot.engine import Engine
 from bot.messages import ConversationKey
@@ -32,6 +35,10 @@ class App:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     """Readiness checks by store name (``/readyz``): each raises StorageUnavailable when it fails."""
+    web_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """Signs the web chat's respondent ids (derived from SURVEYBOT_SECRET by :func:`open_app`)."""
+    limiter: Limiter = field(default_factory=MemoryLimiter)
+    """Rate limits of the web edge (Redis-backed, across workers, by :func:`open_app`)."""
 
     async def first_delivery(self, platform: str, user_id: str, update_id: str | None) -> bool:
         """False when a platform delivers again an update that was handled already, in any process.
@@ -102,4 +109,15 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         deadline=deadline,
     )
     probes: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": surveys.ping, "redis": sessions.ping}
-    return App(config, surveys, responses, sessions, cache, engine, [close_mongo, sessions.aclose], probes)
+    return App(
+        config,
+        surveys,
+        responses,
+        sessions,
+        cache,
+        engine,
+        [close_mongo, sessions.aclose],
+        probes,
+        web_key=web_key(secret),
+        limiter=RedisLimiter(sessions.client, key_secret(secret)),
+    )

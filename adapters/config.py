@@ -64,6 +64,11 @@ class EmbeddedSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)
+    respondent_ids_per_hour: int = Field(30, gt=0)
+    """New web chat respondent ids one client address may get in an hour (all workers together)."""
+    messages_per_minute: int = Field(60, gt=0)
+    """Frames one web chat connection may send in a minute, after a burst of ``message_burst``."""
+    message_burst: int = Field(20, gt=0)
 
 
 class TelegramSettings(_Section):

@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from adapters.bootstrap import App
 from adapters.logs import correlation_id, new_correlation_id
 from adapters.metrics import handle_observed
+from adapters.web import identity
+from adapters.web.limits import TokenBucket
 from bot.messages import Button, Incoming, Kind, Outgoing
 
 PLATFORM = "web"
-RESPONDENT = re.compile(r"[A-Za-z0-9_-]{8,64}")
-"""A respondent id: the page makes a random one and keeps it in the browser's local storage."""
+NOT_ISSUED = "respondent: not an id this server issued; POST /chat/respondent for one"
+TOO_MANY_IDS = "Too many new respondents from your address; please try again later."
+TOO_FAST = "You are sending messages too fast; please wait a moment."
 MAX_NAME = 64
 POLICY_VIOLATION = 1008
 
@@ -154,6 +157,25 @@ def chat_router(app: App) -> APIRouter:
     async def offered() -> list[dict[str, str]]:
         return [{"id": s.id, "title": s.title} for s in await app.cache.offered()]
 
+    @router.post(
+        "/chat/respondent",
+        summary="A new respondent id for the web chat, signed by the server",
+        description=(
+            "The chat page asks once and keeps the id in the browser; the websocket takes no other. "
+            "Limited per client address (`web.respondent_ids_per_hour`); over it: 429."
+        ),
+        responses={429: {"description": "Too many new ids from this address within the hour."}},
+    )
+    async def new_respondent(request: Request) -> JSONResponse:
+        address = request.client.host if request.client else "-"
+        if not await app.limiter.allow(
+            "respondent-ids", address, app.config.web.respondent_ids_per_hour, 3600
+        ):
+            return JSONResponse({"detail": TOO_MANY_IDS}, status_code=429, headers={"Retry-After": "3600"})
+        return JSONResponse(
+            {"respondent": identity.issue(app.web_key)}, headers={"Cache-Control": "no-store"}
+        )
+
     @router.websocket("/ws/surveys/{survey_id}")
     async def conversation(
         websocket: WebSocket,
@@ -164,8 +186,8 @@ def chat_router(app: App) -> APIRouter:
         await websocket.accept()
         token = correlation_id.set(new_correlation_id())
         try:
-            if not RESPONDENT.fullmatch(respondent):
-                await websocket.close(POLICY_VIOLATION, "respondent: 8 to 64 letters, digits, - or _")
+            if not identity.verify(app.web_key, respondent):
+                await websocket.close(POLICY_VIOLATION, NOT_ISSUED)
                 return
             log.info("web chat opened for survey %s", survey_id[:40])
             await _converse(app, websocket, survey_id, respondent, clean_name(name))
@@ -192,12 +214,17 @@ async def _converse(app: App, websocket: WebSocket, survey_id: str, respondent: 
             if shown["kind"] == Kind.QUESTION.value and (shown["choices"] or shown["actions"]):
                 await app.engine.shown(PLATFORM, respondent, shown["question_id"], shown["id"])
 
+    web = app.config.web
+    budget = TokenBucket(web.messages_per_minute, web.message_burst)
     try:
         await reply(start_incoming(survey_id, respondent, name))
         while True:
             received = await websocket.receive()
             if received["type"] == "websocket.disconnect":
                 return
+            if not budget.take():
+                await websocket.send_json(error_frame(TOO_FAST))
+                continue
             raw = received.get("text")
             if raw is None:
                 await websocket.send_json(error_frame("frames are JSON text"))

@@ -129,10 +129,12 @@ async def test_several_workers_share_the_conversations(env: dict[str, str], tmp_
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
+            issued = await client.post("/chat/respondent")  # any worker issues, every worker accepts
+            respondent = issued.json()["respondent"]
             said = []
             for text in ("Chocolate", "yes", "Creamy."):  # one connection per message: any worker may answer
                 async with connect(
-                    f"ws://127.0.0.1:{port}/ws/surveys/ice-cream?respondent=worker-test-1"
+                    f"ws://127.0.0.1:{port}/ws/surveys/ice-cream?respondent={respondent}"
                 ) as ws:
                     await ws.recv()  # the reply to connecting: welcome back, and the question
                     await ws.send(json.dumps({"type": "text", "text": text}))

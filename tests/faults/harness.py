@@ -45,6 +45,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from adapters.telegram import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from adapters.web import identity
 from devtools.services import (
     ServiceError,
     ServiceProcess,
@@ -788,7 +789,9 @@ class WebRespondent(Respondent):
 
     def __init__(self, run: Run, index: int) -> None:
         super().__init__(run, index)
-        self.user_id = f"faults-web-{index:04d}"
+        # Signed as the bots sign them (the harness knows the secret): ids are not minted over HTTP,
+        # whose per-address limit 200 respondents on one loopback address would pass.
+        self.user_id = identity.sign(identity.web_key(SECRET.encode()), f"{index:024x}")
         self.url = (
             f"ws://127.0.0.1:{run.cluster.web_port}/ws/surveys/{SURVEY_ID}"
             f"?respondent={self.user_id}&name={quote(f'Web {index}')}"

@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from adapters.bootstrap import open_app
 from adapters.config import load_config
 from adapters.runner import WebServer, listen, uvicorn_config
+from adapters.web import identity
 from adapters.web.app import create_web_app
 from adapters.web.asgi import WorkerApp
 from bot.responses import respondent_key
@@ -38,6 +39,13 @@ from tests.integration.tcp_proxy import TcpProxy
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-admin-token-of-24-characters"
 SECRET = "web-api-secret"
+
+
+def web_id() -> str:
+    """A web chat respondent id as the server issues them (signed under the test server's secret)."""
+    return identity.issue(identity.web_key(SECRET.encode()))
+
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 COFFEE = """\
@@ -238,7 +246,7 @@ async def upload(admin: httpx.AsyncClient, text: str, filename: str = "coffee.ya
 
 async def take_coffee(server: Server) -> dict[str, str]:
     """Three respondents: two finish (Ann by buttons, Bob by typing), Cid stops at the NPS question."""
-    users = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("ann", "bob", "cid")}
+    users = {name: web_id() for name in ("ann", "bob", "cid")}
     async with respondent(server, "coffee", users["ann"], "Ann") as (ann, hello):
         assert texts(hello) == ["Hello Ann!", "What do you drink?"]
         out = await ann.press("Latte")
@@ -485,13 +493,13 @@ async def test_versions_archive_and_get(server: Server, admin: httpx.AsyncClient
     assert [c["id"] for c in first["questions"][0]["choices"]] == ["espresso", "latte", "tea"]
     assert (await admin.get("/api/surveys/coffee", params={"version": 3})).status_code == 404
 
-    user = f"arc-{uuid.uuid4().hex[:8]}"
+    user = web_id()
     async with respondent(server, "coffee", user) as (_, hello):
         assert texts(hello)[-1] == "What do you drink?"
     archived = await admin.post("/api/surveys/coffee/archive")
     assert archived.json() == {"id": "coffee", "archived": True}
     assert (await admin.get("/chat/surveys")).json() == []
-    async with respondent(server, "coffee", f"new-{uuid.uuid4().hex[:8]}") as (_, hello):
+    async with respondent(server, "coffee", web_id()) as (_, hello):
         assert texts(hello) == [
             "There is no survey called “coffee”.\nThere are no surveys to take right now."
         ]
@@ -509,7 +517,7 @@ async def test_a_reconnect_resumes_where_the_respondent_left_off(
     server: Server, admin: httpx.AsyncClient
 ) -> None:
     assert (await upload(admin, COFFEE)).status_code == 201
-    user = f"re-{uuid.uuid4().hex[:8]}"
+    user = web_id()
     async with respondent(server, "coffee", user, "Dee") as (dee, _):
         await dee.press("Tea")
     async with respondent(server, "coffee", user, "Dee") as (dee, hello):
@@ -527,11 +535,14 @@ async def test_a_reconnect_resumes_where_the_respondent_left_off(
 
 
 async def test_bad_frames_and_respondent_ids(server: Server) -> None:
-    async with connect(f"{server.ws}/ws/surveys/coffee?respondent=short") as connection:
-        with pytest.raises(ConnectionClosed) as closed:
-            await connection.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-    async with respondent(server, "coffee", f"bad-{uuid.uuid4().hex[:8]}") as (who, hello):
+    other_deployment = identity.issue(identity.web_key(b"another secret"))
+    for made_up in ("short", "0123456789abcdef0123", other_deployment):
+        async with connect(f"{server.ws}/ws/surveys/coffee?respondent={made_up}") as connection:
+            with pytest.raises(ConnectionClosed) as closed:
+                await connection.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert closed.value.rcvd.reason.startswith("respondent: not an id this server issued")
+    async with respondent(server, "coffee", web_id()) as (who, hello):
         assert texts(hello) == [
             "There is no survey called “coffee”.\nThere are no surveys to take right now."
         ]
@@ -563,7 +574,7 @@ async def test_chat_page_docs_health_and_metrics(server: Server, admin: httpx.As
 
         assert (await upload(admin, COFFEE)).status_code == 201
         before = _metric((await client.get("/metrics")).text, 'surveybot_answers_saved_total{platform="web"}')
-        async with respondent(server, "coffee", f"met-{uuid.uuid4().hex[:8]}") as (who, _):
+        async with respondent(server, "coffee", web_id()) as (who, _):
             await who.press("Latte")
             await who.say("7")  # invalid: not a choice of extras
         metrics = (await client.get("/metrics")).text
@@ -617,7 +628,7 @@ async def test_websocket_answer_latency(server: Server, admin: httpx.AsyncClient
     assert (await upload(admin, COFFEE)).status_code == 201
     timings = []
     for _ in range(5):
-        async with respondent(server, "coffee", f"lat-{uuid.uuid4().hex[:8]}") as (who, _):
+        async with respondent(server, "coffee", web_id()) as (who, _):
             for step in ("Latte", "Done", "2"):
                 started = time.perf_counter()
                 await (who.say(step) if step.isdigit() else who.press(step))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.web import identity
 from adapters.web.chat import (
-    RESPONDENT,
     ButtonFrame,
     TextFrame,
     clean_name,
@@ -66,10 +66,17 @@ def test_bad_frames_say_what_is_wrong(raw: str, problem: str) -> None:
         parse_frame(raw)
 
 
-def test_respondent_ids_and_names() -> None:
-    assert RESPONDENT.fullmatch("0123456789abcdef")
-    assert not RESPONDENT.fullmatch("short")
-    assert not RESPONDENT.fullmatch("has space in it")
+def test_respondent_ids_are_issued_and_signed_and_names_cleaned() -> None:
+    key, other = identity.web_key(b"deployment"), identity.web_key(b"another deployment")
+    issued = identity.issue(key)
+    assert identity.verify(key, issued) and len(issued) <= 64
+    assert identity.issue(key) != issued, "random"
+    assert identity.sign(key, issued[:24]) == issued, "workers sign alike"
+    assert not identity.verify(other, issued), "another deployment's id"
+    nonce, signature = issued.split(".")
+    forged = f"{nonce[:-1]}{'0' if nonce[-1] != '0' else '1'}.{signature}"
+    for refused in (forged, "0123456789abcdef", "short", "has space in it", issued.upper(), issued + "0", ""):
+        assert not identity.verify(key, refused), refused
     assert clean_name("  Ann\x00\n Lee  ") == "Ann Lee"
     assert len(clean_name("x" * 100)) == 64
 

@@ -16,20 +16,22 @@
     question: null, // the question last shown: typed text answers it, and only it
   };
 
-  function randomId() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
+  // The respondent id is issued and signed by the server (POST /chat/respondent) and stays in this
+  // browser, so that a reload or a reconnect resumes the survey. An id the server did not issue is
+  // refused, so a client cannot speak for somebody else.
+  const ISSUED = /^[0-9a-f]{24}\.[0-9a-f]{20}$/;
 
-  // The respondent id stays in this browser, so that a reload or a reconnect resumes the survey.
-  function respondentId() {
-    let id = localStorage.getItem(RESPONDENT_KEY);
-    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-      id = randomId();
-      localStorage.setItem(RESPONDENT_KEY, id);
+  async function respondentId() {
+    const kept = localStorage.getItem(RESPONDENT_KEY);
+    if (kept && ISSUED.test(kept)) return kept;
+    const response = await fetch("/chat/respondent", { method: "POST" });
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      throw new Error(problem.detail || `the server answered ${response.status}`);
     }
-    return id;
+    const { respondent } = await response.json();
+    localStorage.setItem(RESPONDENT_KEY, respondent);
+    return respondent;
   }
 
   function setStatus(text) {
@@ -103,10 +105,17 @@
 
   // --- the websocket ----------------------------------------------------------------------------------
 
-  function connect() {
+  async function connect() {
+    let respondent;
+    try {
+      respondent = await respondentId();
+    } catch (error) {
+      setStatus(`Refused: ${error.message}`);
+      return;
+    }
     const url = new URL(`/ws/surveys/${encodeURIComponent(state.survey.id)}`, location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    url.searchParams.set("respondent", respondentId());
+    url.searchParams.set("respondent", respondent);
     url.searchParams.set("name", localStorage.getItem(NAME_KEY) || "");
     const socket = new WebSocket(url);
     state.socket = socket;
@@ -121,6 +130,13 @@
     socket.addEventListener("close", (event) => {
       if (state.socket !== socket || state.leaving) return;
       if (event.code === 1008) {
+        if (event.reason.startsWith("respondent") && !state.reissued) {
+          // An id from before ids were issued, or from another deployment: ask for a new one, once.
+          state.reissued = true;
+          localStorage.removeItem(RESPONDENT_KEY);
+          connect();
+          return;
+        }
         setStatus(`Refused: ${event.reason}`);
         return;
       }
