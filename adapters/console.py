@@ -8,6 +8,7 @@ so running the command again resumes it.
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -71,6 +72,9 @@ class ConsoleChat:
         if first is not None:
             last = await self.send(first)
         source = iter(lines) if lines is not None else None
+        if source is None and isinstance(sys.stdin, io.TextIOWrapper):
+            # Bytes that are not UTF-8 become U+FFFD instead of lone surrogates no store can encode.
+            sys.stdin.reconfigure(errors="replace")
         while True:
             if prompt:
                 self._out.write("> ")

@@ -28,6 +28,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)", re.ASCII)
 _WHOLE = re.compile(r"[+-]?\d+", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TOP_LEVEL = re.compile(r"[^\W\d_]{2,}|xn--[a-z0-9-]+")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MAX_DIGITS = 30
 """Digits beyond which a typed number is not even converted (a 5,000-digit answer raised in int())."""
 INT64 = 2**63 - 1
@@ -125,8 +126,6 @@ def _date_range(question: Question) -> str:
 def _text(question: Question, text: str) -> str:
     if not text:
         raise InvalidAnswer("Please reply with some text.")
-    if "\x00" in text:
-        raise InvalidAnswer("Please reply without control characters.")
     if question.min_length is not None and len(text) < question.min_length:
         raise InvalidAnswer(
             f"Please reply with at least {question.min_length} characters (yours has {len(text)})."
@@ -268,6 +267,8 @@ def parse_answer(question: Question, text: str) -> AnswerValue:
 
     Whitespace and invisible format characters (zero-width spaces and joiners, direction marks, a
     byte-order mark) around the text are not part of the answer: text made only of them is empty."""
+    if _UNSTORABLE.search(text):  # NUL, or a lone surrogate (undecodable bytes; a JSON "\\udc80")
+        raise InvalidAnswer("Please reply without control characters.")
     return _PARSERS[question.type](question, strip_invisible(text))
 
 

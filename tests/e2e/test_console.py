@@ -89,3 +89,21 @@ def test_validate_reports_file_and_line(env: dict[str, str], tmp_path: Path) -> 
     assert result.returncode == 1
     assert f"{broken}:7: question 'a':" in result.stderr
     assert surveybot(env, "validate", "surveys/").returncode == 0
+
+
+def test_undecodable_bytes_and_huge_numbers_are_re_asked_not_fatal(env: dict[str, str]) -> None:
+    """Invalid UTF-8 on the console and a 5,000-digit answer to a choice crashed the console (issue 10)."""
+    assert surveybot(env, "load", "surveys/").returncode == 0
+    result = subprocess.run(
+        [*SURVEYBOT, "chat", "ice-cream", "--user-id", "bytes-user", "--name", "B"],
+        input=b"caf\xe9 \xff\n" + b"9" * 5000 + b"\n2\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    out = result.stdout.decode()
+    assert out.count("Please reply with the number corresponding to your choice.") >= 2
+    assert "Great choice! Chocolate is a classic favorite." in out
+    assert b"Traceback" not in result.stderr

@@ -158,7 +158,7 @@ def api() -> Iterator[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]:
     loop.close()
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutated())
 def test_uploads_through_the_http_api_are_stored_or_refused_never_500(
     api: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient], text: str
@@ -207,7 +207,6 @@ def answers() -> st.SearchStrategy[str]:
     )
 
 
-@settings(max_examples=200)
 @given(kind=st.sampled_from(sorted(ONE_QUESTION)), text=answers())
 def test_random_answers_are_stored_finite_and_bson_safe_or_re_asked(kind: str, text: str) -> None:
     tally = counts("engine, random answers")

@@ -70,3 +70,12 @@ def test_edge_answers_are_stored_finite_and_bson_safe(
 
 def test_an_internationalised_address_keeps_its_form_with_the_domain_lowered() -> None:
     assert parse_answer(question(T.EMAIL), "José.Pérez@Exämple.COM") == "José.Pérez@exämple.com"
+
+
+@pytest.mark.parametrize(
+    "text", ["abc\udcff", "\ud800", "x\x00"], ids=["undecodable-byte", "json-escape", "nul"]
+)
+def test_text_no_store_can_encode_is_re_asked(text: str) -> None:
+    for kind in (T.TEXT, T.EMAIL, T.SINGLE_CHOICE):
+        with pytest.raises(InvalidAnswer, match="without control characters"):
+            parse_answer(question(kind), text)
