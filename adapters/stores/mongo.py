@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import dataclasses
+import logging
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -28,6 +30,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
 from bot.errors import (
+    DefinitionError,
     DuplicateResponse,
     NotFound,
     StaleResponse,
@@ -48,6 +51,8 @@ from bot.responses import (
     stored_time,
 )
 from bot.survey import Survey
+
+log = logging.getLogger("surveybot.mongo")
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -259,11 +264,25 @@ class MongoSurveyStore(_MongoStore):
         self._parsed_ids: set[str] = set()
 
     def _survey(self, raw: Document) -> Survey:
-        """The stored survey, parsed once per id and version (stored versions never change)."""
+        """The stored survey, parsed once per id and version (stored versions never change).
+
+        A version stored by an older release that the loader now refuses (a bound it breaks) is
+        logged, with its problems, and treated as absent rather than failing every message."""
         key = (raw["survey_id"], int(raw["version"]))
         survey = self._parsed.get(key)
         if survey is None:
-            survey = dataclasses.replace(load_text(raw["source"], raw["file"]), version=key[1])
+            try:
+                loaded = load_text(raw["source"], raw["file"])
+            except DefinitionError as refused:
+                log.error(
+                    "stored survey %s version %s no longer loads; it is left out until a fixed version is "
+                    "loaded: %s",
+                    key[0],
+                    key[1],
+                    "; ".join(str(p) for p in refused.problems[:5]),
+                )
+                raise SurveyNotFound(*key) from None
+            survey = dataclasses.replace(loaded, version=key[1])
             self._parsed[key] = survey
             self._parsed_ids.add(key[0])
         return survey
@@ -338,7 +357,8 @@ class MongoSurveyStore(_MongoStore):
             missing = [{"survey_id": sid, "version": v} for sid, v in newest if (sid, v) not in self._parsed]
             if missing:
                 for raw in surveys.find({"$or": missing}):
-                    self._survey(raw)
+                    with contextlib.suppress(SurveyNotFound):  # logged: refused by today's loader
+                        self._survey(raw)
             return [self._parsed[key] for key in newest if key in self._parsed]
 
         return await self._run(fetch)

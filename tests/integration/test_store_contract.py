@@ -789,3 +789,23 @@ async def test_a_live_message_is_kept_with_the_session_and_its_lifetime(stores: 
     await stores.sessions.mark_live(KEY, "colour", "1712.000200")
     await asyncio.sleep(1.2)
     assert (await stores.sessions.begin(KEY, None)).session is None, "marking keeps the time-to-live"
+
+
+async def test_a_stored_version_todays_loader_refuses_is_left_out_not_fatal(
+    mongo_alias: str, mongo_db: Database[Raw], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A release that adds bounds (issue 10) meets surveys an older release stored: a 100,000-button
+    rating no longer loads. Every message must not fail for it: it is logged and left out."""
+    store = MongoSurveyStore(mongo_alias)
+    await store.add(survey(version=1))
+    broken = survey(version=2)
+    source = broken.source + "  - id: stars\n    type: rating\n    text: Stars?\n    max: 100000\n"
+    await store.add(dataclasses.replace(broken, source=source, content_hash="x"))
+    fresh = MongoSurveyStore(mongo_alias)
+    with caplog.at_level("ERROR", logger="surveybot.mongo"):
+        with pytest.raises(SurveyNotFound):
+            await fresh.get("lunch", 2)
+        assert [s.version for s in await fresh.list_newest()] == [], "the newest version is left out"
+    assert (await fresh.get("lunch", 1)).version == 1
+    assert "stored survey lunch version 2 no longer loads" in caplog.text
+    assert "a rating offers at most 21 values" in caplog.text
