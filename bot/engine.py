@@ -627,6 +627,9 @@ class Engine:
             if existing is not None and newest.settings.one_response_per_user:
                 ctx.say(texts.ALREADY_COMPLETED.format(title=newest.title))
                 return
+            if await self._full(newest):
+                ctx.say(texts.SURVEY_FULL.format(title=newest.title))
+                return
             try:
                 await self._begin_response(ctx, newest)
                 return
@@ -636,6 +639,12 @@ class Engine:
                     raise
         pinned = await self._surveys.get(existing.survey_id, existing.version)
         await self._resume(ctx, pinned, existing)
+
+    async def _full(self, survey: Survey) -> bool:
+        """Whether ``max_responses`` responses are completed already. Counted when someone new starts
+        (not per answer); responses in progress then may still be completed."""
+        cap = survey.settings.max_responses
+        return cap is not None and (await self._responses.count(survey.id)).get(Status.COMPLETED, 0) >= cap
 
     async def _resume(self, ctx: _Context, survey: Survey, response: Response) -> None:
         if response.paused and response.status is Status.IN_PROGRESS:

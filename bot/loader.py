@@ -187,6 +187,7 @@ MAX_TEXT_LENGTH = 10_000
 MAX_RATING_VALUES = 21
 """The most values a rating offers (0 to 20), each a button."""
 MAX_SESSION_TTL = 365 * 86400
+MAX_RESPONSES = 1_000_000_000
 MAX_DEPTH = 64
 """The deepest nesting of YAML collections, and of an expression's parentheses, brackets and ``not``s."""
 
@@ -435,7 +436,9 @@ _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _TOP_FIELDS = frozenset({"id", "title", "version", "settings", "welcome", "goodbye", "questions"})
-_SETTINGS_FIELDS = frozenset({"one_response_per_user", "allow_back", "anonymous", "session_ttl"})
+_SETTINGS_FIELDS = frozenset(
+    {"one_response_per_user", "allow_back", "anonymous", "session_ttl", "max_responses"}
+)
 _COMMON_FIELDS = frozenset({"id", "type", "text", "required", "show_if", "next", "reply", "error"})
 _TYPE_FIELDS: dict[QuestionType, frozenset[str]] = {
     QuestionType.TEXT: frozenset({"min_length", "max_length", "pattern"}),
@@ -545,11 +548,13 @@ class _SurveyReader:
         allow_back = fields.boolean("allow_back")
         anonymous = fields.boolean("anonymous")
         session_ttl = self._duration(fields, "session_ttl")
+        max_responses = fields.integer("max_responses", minimum=1, maximum=MAX_RESPONSES)
         return Settings(
             one_response_per_user=defaults.one_response_per_user if one_response is None else one_response,
             allow_back=defaults.allow_back if allow_back is None else allow_back,
             anonymous=defaults.anonymous if anonymous is None else anonymous,
             session_ttl=defaults.session_ttl if session_ttl is None else session_ttl,
+            max_responses=max_responses,
         )
 
     @staticmethod

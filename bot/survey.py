@@ -97,6 +97,8 @@ class Settings:
     allow_back: bool = True
     anonymous: bool = False
     session_ttl: int = 24 * 3600
+    max_responses: int | None = None
+    """Once this many responses are completed, nobody new may start (an extension of the format)."""
     """Seconds of idle time after which the conversation state is dropped."""
 
 

@@ -10,6 +10,7 @@ UNCONFIRMED = (
 TEXT_ONLY = "Sorry, I can only read text. Please answer with text or the buttons."
 ALREADY_ANSWERED = "This question was already answered."
 ALREADY_COMPLETED = "You have already completed “{title}”. Thank you!"
+SURVEY_FULL = "“{title}” has all the responses it needs and is closed now. Thank you for your interest!"
 RESUMING = "Welcome back! Let's continue “{title}” where you left off."
 NO_SURVEYS = "There are no surveys to take right now."
 PICK_SURVEY = "Which survey would you like to take?"

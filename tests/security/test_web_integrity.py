@@ -28,6 +28,8 @@ from adapters.web.limits import RedisLimiter
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
 from bot.loader import load_text
+from bot.messages import Incoming
+from bot.responses import Status
 
 POLL = """\
 id: poll
@@ -143,3 +145,27 @@ async def test_an_unreachable_redis_does_not_take_the_chat_down() -> None:
         assert await RedisLimiter(unreachable, b"key").allow("ids", "198.51.100.1", 1, 3600)
     finally:
         await unreachable.aclose()
+
+
+async def test_an_optional_cap_closes_a_survey_to_newcomers() -> None:
+    surveys, responses, sessions = InMemorySurveyStore(), InMemoryResponseStore(), InMemorySessionStore()
+    capped = POLL.replace("title: Poll\n", "title: Poll\nsettings:\n  max_responses: 2\n")
+    await publish(surveys, load_text(capped, "poll.yaml"))
+    engine = Engine(SurveyCache(surveys, newest_ttl=0), responses, sessions, b"k")
+
+    async def say(user: str, text: str) -> list[str]:
+        return [
+            m.text
+            for m in await engine.handle(Incoming(platform="web", user_id=user, chat_id=user, text=text))
+        ]
+
+    await say("early", "/start poll")  # in progress when the cap is reached: may still finish
+    for user in ("a", "b"):
+        await say(user, "/start poll")
+        await say(user, "Red")
+    assert await say("c", "/start poll") == [
+        "“Poll” has all the responses it needs and is closed now. Thank you for your interest!"
+    ]
+    assert (await say("early", "Blue"))[-1].startswith("Thank you")
+    counts = await responses.count("poll")
+    assert (counts[Status.COMPLETED], counts[Status.IN_PROGRESS]) == (3, 0)
