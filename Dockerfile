@@ -11,10 +11,13 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# Dependencies first, exactly as locked (versions and hashes), so that they are a layer of their own.
+COPY requirements/prod.txt requirements/prod.txt
+RUN pip install --require-hashes -r requirements/prod.txt
 COPY pyproject.toml README.md ./
 COPY bot/ bot/
 COPY adapters/ adapters/
-RUN pip install .
+RUN pip install --no-deps .
 
 # --- runtime: the virtualenv, the surveys and the configuration, run as a non-root user --------------
 FROM python:3.11-slim

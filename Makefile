@@ -30,7 +30,7 @@ CHAT_USER ?= $(or $(USER),$(shell id -un))
 CHAT_NAME ?= $(CHAT_USER)
 
 .PHONY: help install install-test redis-server chromium run test pytest lint services-up services-down services-status \
-        bench clean clean-data npm-deps
+        bench clean clean-data npm-deps lock
 
 help:
 	@echo "make install         create .venv and .venv-secantus, install redis-server (idempotent)"
@@ -40,6 +40,7 @@ help:
 	@echo "make services-up     start the embedded SecantusDB and Redis (data under var/)"
 	@echo "make services-down   stop them"
 	@echo "make bench           run bench/engine_bench.py"
+	@echo "make lock            renew the pinned, hashed dependency versions in requirements/"
 	@echo "make clean           remove caches and build output (keeps var/)"
 	@echo "make clean-data      stop the services and remove var/ (all local survey data)"
 
@@ -64,16 +65,28 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	fi
 
-$(DEV_STAMP): pyproject.toml
+# Exactly the versions (and file hashes) of the lock files in requirements/; `make lock` renews them.
+$(DEV_STAMP): pyproject.toml requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-$(SECANTUS_STAMP):
+$(SECANTUS_STAMP): requirements/secantus.txt
 	@test -x $(SECANTUS_VENV)/bin/python || $(PYTHON) -m venv $(SECANTUS_VENV)
-	$(SECANTUS_VENV)/bin/python -m pip install --quiet 'SecantusDB==$(SECANTUS_VERSION)'
+	$(SECANTUS_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/secantus.txt
 	@rm -f $(SECANTUS_VENV)/.installed-SecantusDB-*
 	@touch $@
+
+# Resolve pyproject.toml (and requirements/secantus.in) again, newest versions allowed, with hashes.
+# Review the diff (pip-audit or the changelogs), run `make test`, commit the three files together.
+LOCK := $(BIN)/uv pip compile --python-version 3.11 --generate-hashes --no-header --quiet \
+	--index-url https://pypi.org/simple --upgrade
+lock: install
+	$(BIN)/python -m pip install --quiet uv
+	$(LOCK) pyproject.toml --extra dev -o requirements/dev.txt
+	$(LOCK) pyproject.toml -o requirements/prod.txt
+	$(LOCK) requirements/secantus.in -o requirements/secantus.txt
 
 # Reinstalls when package.json or its lock file changes.
 npm-deps: node_modules/.installed
