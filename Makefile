@@ -153,6 +153,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/stalls.py
 
 # --- cleaning -----------------------------------------------------------------------------------------
 
