@@ -37,9 +37,9 @@ without a configured token it is off. The **web chat** is at `/`, talking over t
 """
 
 
-class RequestLog:
-    """Pure ASGI middleware: a correlation id per HTTP request (also sent back as ``X-Correlation-Id``),
-    and one log line per request with method, path (never the query string), status and duration."""
+class _HttpMiddleware:
+    """Pure ASGI middleware that acts on HTTP requests (:meth:`http`); websockets and lifespan
+    events pass through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,6 +48,17 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestLog(_HttpMiddleware):
+    """A correlation id per HTTP request (also sent back as ``X-Correlation-Id``), and one log line
+    per request with method, path (never the query string), status and duration."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         cid = new_correlation_id()
         token = correlation_id.set(cid)
         started = time.perf_counter()
@@ -93,17 +104,11 @@ _DOCS_CSP = (
 )
 
 
-class SecurityHeaders:
-    """Pure ASGI middleware: every HTTP response says nosniff, may not be framed, sends no referrer,
-    and carries a Content-Security-Policy (own scripts and styles only; the websocket is same-origin)."""
+class SecurityHeaders(_HttpMiddleware):
+    """Every HTTP response says nosniff, may not be framed, sends no referrer, and carries a
+    Content-Security-Policy (own scripts and styles only; the websocket is same-origin)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         csp = (_DOCS_CSP if scope.get("path") == "/docs" else _CSP).encode()
 
         async def with_headers(message: Message) -> None:
@@ -122,21 +127,18 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """Pure ASGI middleware: a request body over ``limit`` bytes is refused with 413 before it is read,
+class BodyLimit(_HttpMiddleware):
+    """A request body over ``limit`` bytes is refused with 413 before it is read,
     when ``Content-Length`` says so, or as soon as the bytes received pass the limit (chunked
     requests); the application never holds more than ``limit`` bytes of one body. Every route alike:
     Slack's events (which slack-bolt buffers whole before checking the signature), Telegram's webhook,
     the admin API."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             try:
