@@ -152,3 +152,38 @@ async def test_a_telegram_document_without_a_size_is_not_downloaded_unbounded() 
         assert sent_texts(calls)[0].startswith("I could not tell how large “lunch.yaml” is")
     finally:
         await adapter.application.shutdown()
+
+
+@pytest.mark.parametrize(("text", "line"), ATTACKS.values(), ids=ATTACKS.keys())
+async def test_the_upload_api_refuses_each_hostile_file_with_422_not_500(text: str, line: int) -> None:
+    import httpx
+    from pydantic import SecretStr
+
+    from adapters.bootstrap import App
+    from adapters.config import Config
+    from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+    from adapters.web.app import create_web_app
+    from bot.catalog import SurveyCache
+    from bot.engine import Engine
+
+    surveys, responses, sessions = InMemorySurveyStore(), InMemoryResponseStore(), InMemorySessionStore()
+    cache = SurveyCache(surveys, newest_ttl=0)
+    token = "hostile-upload-admin-token-0123"
+    app = App(
+        Config(admin_api_token=SecretStr(token)),
+        surveys,
+        responses,
+        sessions,
+        cache,
+        Engine(cache, responses, sessions, b"k"),
+    )
+    transport = httpx.ASGITransport(app=create_web_app(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        got = await client.post(
+            "/api/surveys",
+            params={"filename": "hostile.yaml"},
+            content=text.encode(),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert got.status_code == 422, got.text
+    assert got.json()["problems"][0].startswith(f"hostile.yaml:{line}: ")

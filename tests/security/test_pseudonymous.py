@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,19 @@ async def test_redis_and_mongodb_hold_no_platform_id_of_an_anonymous_respondent(
         responses: list[dict[str, Any]] = list(mongo.get_default_database().responses.find())
     stored = json.dumps(responses, default=str)
     assert responses and RESPONDENT not in stored and "Ann" not in stored
+
+
+async def test_no_user_or_respondent_id_reaches_info_or_warning_logs(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """'duplicate update … ignored' and 'stayed busy' carried the web respondent id and Telegram user ids."""
+    with caplog.at_level("INFO"):
+        frame = parse_frame(json.dumps({"type": "text", "text": "/start customer-feedback", "id": "d1"}))
+        for _ in range(2):  # the second is a duplicate
+            await app.engine.handle(to_incoming(frame, RESPONDENT, "Ann"))
+        telegram = replace(to_incoming(frame, TELEGRAM_USER, "Tom"), platform="telegram", update_id="555")
+        await app.engine.handle(telegram)
+        await app.engine.handle(telegram)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= 20)
+    assert "duplicate" in logged, "the duplicates were logged"
+    assert RESPONDENT not in logged and TELEGRAM_USER not in logged and "Ann" not in logged
