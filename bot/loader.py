@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Collection, Hashable
@@ -24,6 +25,8 @@ from bot.errors import DefinitionError, ExpressionError, Problem
 from bot.expressions import Expression, parse
 from bot.patterns import pattern_problem
 from bot.survey import END, Choice, Question, QuestionType, Rule, Settings, Survey
+
+log = logging.getLogger("surveybot.loader")
 
 # --- YAML with line numbers -------------------------------------------------------------------------
 
@@ -899,8 +902,15 @@ def load_text(text: str, file: str = "<survey>") -> Survey:
     Raises :class:`~bot.errors.DefinitionError` listing every problem when the text breaks the format.
     """
     report = _Report(file)
-    root = _read_yaml(text, report)
-    survey = _SurveyReader(report).read(root) if root is not None else None
+    try:
+        root = _read_yaml(text, report)
+        survey = _SurveyReader(report).read(root) if root is not None else None
+    except (RecursionError, OverflowError, ValueError, MemoryError) as error:
+        # A backstop: the bounds above should refuse such files first, at their line.
+        log.error("the loader failed on %s: %s", file, type(error).__name__)
+        raise DefinitionError(
+            [Problem(file, 1, f"the file cannot be read ({type(error).__name__})")]
+        ) from None
     if survey is None or report.problems:
         raise DefinitionError(report.problems)
     assert isinstance(root, _Map)

@@ -187,3 +187,15 @@ async def test_the_upload_api_refuses_each_hostile_file_with_422_not_500(text: s
         )
     assert got.status_code == 422, got.text
     assert got.json()["problems"][0].startswith(f"hostile.yaml:{line}: ")
+
+
+def test_a_failure_the_bounds_miss_is_still_a_problem_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.loader
+
+    def too_deep(*_: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(bot.loader, "_read_yaml", too_deep)
+    with pytest.raises(DefinitionError) as caught:
+        load_text("id: s\n", "odd.yaml")
+    assert [str(p) for p in caught.value.problems] == ["odd.yaml:1: the file cannot be read (RecursionError)"]
