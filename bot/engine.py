@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from bot import actions, answers, texts
 from bot.catalog import SurveyCache
 from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
-from bot.flow import current_question
+from bot.flow import current_question, may_end_after, next_question
 from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
@@ -487,12 +487,14 @@ class Engine:
         self, ctx: _Context, session: Session, survey: Survey, question: Question, value: AnswerValue
     ) -> None:
         answer = None if value is None else Answer(value, self._clock())
-        response = await self._write(
-            ctx,
-            self._responses.record(
-                session.response_id, session.revision, question.id, answer, ctx.msg.update_id
-            ),
-        )
+        response = await self._last_answer(ctx, session, survey, question, answer)
+        if response is None:
+            response = await self._write(
+                ctx,
+                self._responses.record(
+                    session.response_id, session.revision, question.id, answer, ctx.msg.update_id
+                ),
+            )
         if value is not None:
             self._emit("answer_saved", ctx.msg.platform)
         values = response.values()
@@ -513,7 +515,38 @@ class Engine:
                 ctx.say(self._render(ctx, survey, choice.reply, values))
         if question.reply and value is not None:
             ctx.say(self._render(ctx, survey, question.reply, values))
+        if response.status is Status.COMPLETED:
+            ctx.session, ctx.values = None, values
+            self._completed(ctx, survey, response)
+            return
         await self._continue(ctx, survey, response)
+
+    async def _last_answer(
+        self, ctx: _Context, session: Session, survey: Survey, question: Question, answer: Answer | None
+    ) -> Response | None:
+        """When ``answer`` finishes the survey, record it and complete the response in one write and
+        return the completed response; None when it does not (or may not), for :meth:`record` to save.
+        The answers so far are read only after a question that can be the last one."""
+        if not may_end_after(survey, question.id):
+            return None
+        before = await self._responses.get(session.response_id)
+        if before.revision != session.revision:
+            if not ctx.refreshed:
+                raise _Outdated(session.response_id)
+            return None  # the record below is refused as stale, and says so
+        kept = {qid: a for qid, a in before.answers_on_path().items() if qid != question.id}
+        if answer is not None:
+            kept[question.id] = answer
+        if next_question(survey, question.id, {q: a.value for q, a in kept.items()}) is not None:
+            return None
+        complete = self._responses.complete(
+            before.id, before.revision, kept, self._clock(), last=question.id, update_id=ctx.msg.update_id
+        )
+        try:
+            return await self._write(ctx, complete)
+        except DuplicateResponse:
+            ctx.writing = False
+            return None  # completed once before: recorded, then refused as such by _finish
 
     # ------------------------------------------------------------------ moving along the path
 
@@ -560,6 +593,9 @@ class Engine:
             if fresh.status is Status.IN_PROGRESS:
                 await self._continue(ctx, survey, fresh)
             return
+        self._completed(ctx, survey, response)
+
+    def _completed(self, ctx: _Context, survey: Survey, response: Response) -> None:
         log.info("response completed: survey %s version %s", survey.id, survey.version)
         self._emit("survey_completed", ctx.msg.platform)
         ctx.say(self._goodbye(ctx, survey, response))

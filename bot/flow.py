@@ -30,6 +30,17 @@ def next_question(survey: Survey, after: str | None, values: Mapping[str, Answer
     return None
 
 
+def may_end_after(survey: Survey, question_id: str) -> bool:
+    """Whether, for some answers, no question follows ``question_id``: a ``next`` rule goes to the end,
+    or every question from where a rule or the file order leads has a ``show_if``. The engine asks so
+    as to write a last answer and the completion at once, and reads the answers only when it may."""
+    question = survey.question(question_id)
+    if any(rule.goto == END for rule in question.next):
+        return True
+    starts = {survey.index(question_id) + 1, *(survey.index(rule.goto) for rule in question.next)}
+    return any(all(q.show_if is not None for q in survey.questions[start:]) for start in starts)
+
+
 def current_question(survey: Survey, response: Response) -> Question | None:
     """The question a response is waiting for: the one after the last on its path."""
     return next_question(survey, response.path[-1] if response.path else None, response.values())

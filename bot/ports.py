@@ -103,9 +103,17 @@ class ResponseStore(Protocol):
         """
 
     async def complete(
-        self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
+        self,
+        response_id: str,
+        revision: int,
+        answers: Mapping[str, Answer],
+        completed_at: datetime,
+        last: str | None = None,
+        update_id: str | None = None,
     ) -> Response:
-        """Mark the response completed, keeping only ``answers``.
+        """Mark the response completed, keeping only ``answers``. With ``last``, that question joins the
+        path in the same write (the answer that finishes the survey is in ``answers``, or it was
+        skipped), and ``update_id`` is applied like :meth:`record`'s: one write for the last answer.
 
         Raises :class:`bot.errors.StaleResponse` unless in progress at ``revision``, and
         :class:`bot.errors.DuplicateResponse` when ``one_per_user`` and the respondent completed this

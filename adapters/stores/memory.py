@@ -231,14 +231,23 @@ class InMemoryResponseStore(_Switch):
         return self._change(old, update_id, ticks=ticks, paused=paused)
 
     async def complete(
-        self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
+        self,
+        response_id: str,
+        revision: int,
+        answers: Mapping[str, Answer],
+        completed_at: datetime,
+        last: str | None = None,
+        update_id: str | None = None,
     ) -> Response:
         self._check()
-        old = self._current(response_id, revision)
+        old = self._current(response_id, revision, update_id)
+        applied = old.applied if update_id is None else (*old.applied, update_id)[-APPLIED_KEPT:]
         return self._write(
             old,
             dataclasses.replace(
                 old,
+                path=old.path if last is None else (*old.path, last),
+                applied=applied,
                 status=Status.COMPLETED,
                 answers={qid: _answer(a) for qid, a in answers.items()},
                 completed_at=stored_time(completed_at),

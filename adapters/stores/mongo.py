@@ -444,9 +444,10 @@ class MongoResponseStore(_MongoStore):
         update_id: str | None = None,
     ) -> Response:
         query: Document = {"_id": response_id, "status": Status.IN_PROGRESS.value, "revision": revision}
-        if update_id is not None and isinstance(update, dict):
+        if update_id is not None:
             query["applied"] = {"$ne": update_id}
-            update.setdefault("$push", {})["applied"] = {"$each": [update_id], "$slice": -APPLIED_KEPT}
+            if isinstance(update, dict):  # a pipeline sets ``applied`` itself
+                update.setdefault("$push", {})["applied"] = {"$each": [update_id], "$slice": -APPLIED_KEPT}
 
         def write(responses: Collection[Document]) -> Document | None:
             # update_one + find_one by _id rather than findAndModify, which the embedded server runs as
@@ -514,7 +515,13 @@ class MongoResponseStore(_MongoStore):
         return await self._update(response_id, revision, update, update_id)
 
     async def complete(
-        self, response_id: str, revision: int, answers: Mapping[str, Answer], completed_at: datetime
+        self,
+        response_id: str,
+        revision: int,
+        answers: Mapping[str, Answer],
+        completed_at: datetime,
+        last: str | None = None,
+        update_id: str | None = None,
     ) -> Response:
         # An update pipeline, so that the slot can follow the stored ``one_per_user`` in the same write.
         done = {"$concat": ["$survey_id", "|", "$respondent.key", "|done"]}
@@ -528,7 +535,12 @@ class MongoResponseStore(_MongoStore):
             "ticks": "$$REMOVE",
             "paused": {"$literal": False},
         }
-        return await self._update(response_id, revision, [{"$set": stage}])
+        if last is not None:
+            stage["path"] = {"$concatArrays": ["$path", {"$literal": [last]}]}
+        if update_id is not None:
+            applied = {"$concatArrays": [{"$ifNull": ["$applied", []]}, {"$literal": [update_id]}]}
+            stage["applied"] = {"$slice": [applied, -APPLIED_KEPT]}
+        return await self._update(response_id, revision, [{"$set": stage}], update_id)
 
     async def count(self, survey_id: str) -> dict[Status, int]:
         rows = await self._run(

@@ -321,6 +321,25 @@ async def test_rewind_back_keeps_answers_and_restart_clears_them(stores: Stores)
     assert await stores.responses.get(r.id) == restarted
 
 
+async def test_the_last_answer_and_the_completion_are_one_write(stores: Stores) -> None:
+    r = await stores.responses.create(new_response())
+    r = await stores.responses.record(r.id, 0, "colour", Answer("red", T0), update_id="u1")
+    r = await stores.responses.record(r.id, 1, "age", Answer(41, T0))
+    r = await stores.responses.rewind(r.id, 2, ("colour",))  # "back": age is off the path now
+    kept = {"colour": r.answers["colour"], "size": Answer("L", T0)}
+
+    done = await stores.responses.complete(r.id, 3, kept, T0, last="size", update_id="u9")
+
+    assert done.status is Status.COMPLETED and done.revision == 4
+    assert done.path == ("colour", "size")
+    assert done.answers == {"colour": Answer("red", T0_MS), "size": Answer("L", T0_MS)}
+    assert done.applied == ("u1", "u9")
+    assert await stores.responses.get(r.id) == done
+    assert await stores.responses.find_by_update(r.respondent.key, "u9") == done
+    with pytest.raises(StaleResponse):
+        await stores.responses.complete(r.id, 4, kept, T0, last="size", update_id="u9")
+
+
 async def test_complete_keeps_only_the_given_answers(stores: Stores) -> None:
     r = await stores.responses.create(new_response())
     r = await stores.responses.record(r.id, 0, "colour", Answer("red", T0))

@@ -17,7 +17,7 @@ from bot.engine import Engine
 from bot.errors import DefinitionError
 from bot.loader import load_text
 from bot.messages import Incoming, Kind, Outgoing
-from bot.responses import Status, respondent_key
+from bot.responses import Response, Status, respondent_key
 from bot.survey import QuestionType
 
 SECRET = b"test-secret"
@@ -543,3 +543,42 @@ async def test_paused_means_paused_for_typing_and_buttons_alike(h: Harness) -> N
     assert question(out).question_id == "flavour"
     out = await h.press(chocolate)
     assert question(out).question_id == "wants_feedback"
+
+
+class CountingResponses(InMemoryResponseStore):
+    """Counts the writes the engine makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    async def record(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        self.writes.append("record")
+        return await super().record(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def complete(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        self.writes.append("complete")
+        return await super().complete(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("answers", "writes"),
+    [
+        (["2", "no"], ["record", "complete"]),  # `next: end` after the yes/no
+        (["2", "yes", "Creamy."], ["record", "record", "complete"]),  # the last question of the file
+    ],
+)
+async def test_the_last_answer_is_one_write_with_the_completion(
+    answers: list[str], writes: list[str]
+) -> None:
+    h = Harness(responses=CountingResponses())
+    await h.publish(ICE_CREAM)
+    await h.say("/start ice-cream")
+    out: list[Outgoing] = []
+    for answer in answers:
+        out = await h.say(answer)
+    assert out[-1].text == "Thank you for your time, John Doe! Your response has been recorded."
+    assert isinstance(h.responses, CountingResponses) and h.responses.writes == writes
+    stored = await h.response("ice-cream")
+    assert isinstance(stored, Response) and stored.status is Status.COMPLETED
+    assert list(stored.path) == ["flavour", "wants_feedback", "why"][: len(answers)]

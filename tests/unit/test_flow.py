@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.flow import next_question
+from bot.flow import may_end_after, next_question
 from bot.loader import load_text
 
 SURVEY = load_text(
@@ -18,22 +18,22 @@ SURVEY = load_text(
         questions:
           - id: a
             type: number
-            text: A?
+            text: "A"
             next:
               - {if: "a < 0", goto: end}
               - {if: "a == 1", goto: d}
               - {if: "a >= 10 and a < 20", goto: c}
           - id: b
             type: yes_no
-            text: B?
+            text: "B"
             next:
               - {goto: e}
           - id: c
             type: text
-            text: C?
+            text: "C"
           - id: d
             type: text
-            text: D?
+            text: "D"
             show_if: "a != 1"
           - id: e
             type: single_choice
@@ -89,3 +89,25 @@ def test_the_first_rule_wins_when_several_hold() -> None:
     )
     question = next_question(survey, "a", {"a": 5})
     assert question is not None and question.id == "c"
+
+
+def test_which_questions_may_be_the_last() -> None:
+    survey = load_text(
+        """\
+id: s
+title: S
+questions:
+  - {id: a, type: yes_no, text: "A", next: [{if: "not a", goto: end}]}
+  - {id: b, type: yes_no, text: "B"}
+  - {id: c, type: yes_no, text: "C", show_if: "b"}
+  - {id: d, type: yes_no, text: "D", show_if: "c"}
+""",
+        "s.yaml",
+    )
+    assert [q.id for q in survey.questions if may_end_after(survey, q.id)] == ["a", "b", "c", "d"]
+    plain = load_text(
+        "id: p\ntitle: P\nquestions:\n  - {id: x, type: yes_no, text: X}\n"
+        "  - {id: y, type: yes_no, text: Y}\n",
+        "p.yaml",
+    )
+    assert [q.id for q in plain.questions if may_end_after(plain, q.id)] == ["y"]
