@@ -110,10 +110,15 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
     meta: ClassVar[dict[str, Any]] = {
         "collection": "responses",
         "auto_create_index": False,
+        # Every query of the message path is served by _id or by one of these, with its filter fields
+        # as the index's leading fields (the embedded server plans no other way): tests/integration/
+        # test_query_plans.py runs explain on each and fails on a collection scan.
         "indexes": [
             {"fields": ["slot"], "unique": True, "sparse": True},
-            {"fields": ["respondent.key", "status", "-updated_at"]},
-            {"fields": ["survey_id", "status", "started_at"]},
+            {"fields": ["respondent.key", "status", "-updated_at"]},  # find_in_progress
+            {"fields": ["respondent.key", "survey_id", "-status", "-updated_at"]},  # find (/start)
+            {"fields": ["respondent.key", "applied"]},  # find_by_update (a message without a session)
+            {"fields": ["survey_id", "status", "started_at"]},  # results, exports, the cap
         ],
     }
 
