@@ -127,7 +127,7 @@ async def test_no_message_path_query_scans_the_collection(
 
     mongo: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(mongodb_test_uri) as mongo:
-        database = mongo.get_default_database()
+        database: Any = mongo.get_default_database()
         scans, keyed = [], 0
         for command in sent:
             ((name, body),) = command.items()
