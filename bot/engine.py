@@ -680,7 +680,7 @@ class Engine:
         """Whether ``max_responses`` responses are completed already. Counted when someone new starts
         (not per answer); responses in progress then may still be completed."""
         cap = survey.settings.max_responses
-        return cap is not None and (await self._responses.count(survey.id)).get(Status.COMPLETED, 0) >= cap
+        return cap is not None and await self._responses.completed_at_least(survey.id, cap)
 
     async def _resume(self, ctx: _Context, survey: Survey, response: Response) -> None:
         if response.paused and response.status is Status.IN_PROGRESS:

@@ -123,6 +123,10 @@ class ResponseStore(Protocol):
     async def count(self, survey_id: str) -> dict[Status, int]:
         """How many responses a survey has, by status."""
 
+    async def completed_at_least(self, survey_id: str, n: int) -> bool:
+        """Whether ``n`` responses of the survey are completed; costs at most ``n`` index entries, not
+        the size of the survey (asked when someone new starts a survey with ``max_responses``)."""
+
     async def list(
         self, survey_id: str, status: Status | None = None, since: datetime | None = None
     ) -> list[Response]:

@@ -258,6 +258,9 @@ class InMemoryResponseStore(_Switch):
             ),
         )
 
+    async def completed_at_least(self, survey_id: str, n: int) -> bool:
+        return (await self.count(survey_id))[Status.COMPLETED] >= n
+
     async def count(self, survey_id: str) -> dict[Status, int]:
         self._check()
         counts = dict.fromkeys(Status, 0)

@@ -547,6 +547,10 @@ class MongoResponseStore(_MongoStore):
             stage["applied"] = {"$slice": [applied, -APPLIED_KEPT]}
         return await self._update(response_id, revision, [{"$set": stage}], update_id)
 
+    async def completed_at_least(self, survey_id: str, n: int) -> bool:
+        done = {"survey_id": survey_id, "status": Status.COMPLETED.value}
+        return await self._run(lambda responses: responses.count_documents(done, limit=n)) >= n
+
     async def count(self, survey_id: str) -> dict[Status, int]:
         rows = await self._run(
             lambda responses: list(

@@ -321,6 +321,16 @@ async def test_rewind_back_keeps_answers_and_restart_clears_them(stores: Stores)
     assert await stores.responses.get(r.id) == restarted
 
 
+async def test_completed_at_least_counts_completed_responses_only(stores: Stores) -> None:
+    for index in range(3):
+        r = await stores.responses.create(new_response(key=f"cap-{index}"))
+        if index < 2:
+            await stores.responses.complete(r.id, 0, {}, T0)
+    assert await stores.responses.completed_at_least("lunch", 2)
+    assert not await stores.responses.completed_at_least("lunch", 3)
+    assert not await stores.responses.completed_at_least("dinner", 1)
+
+
 async def test_the_last_answer_and_the_completion_are_one_write(stores: Stores) -> None:
     r = await stores.responses.create(new_response())
     r = await stores.responses.record(r.id, 0, "colour", Answer("red", T0), update_id="u1")
