@@ -80,6 +80,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         write_concern=mongo.write_concern,
         journal=mongo.journal,
         max_pool_size=mongo.max_pool_size,
+        retry_writes=mongo.retry_writes,
     )
     surveys = MongoSurveyStore(alias, executor)
     responses = MongoResponseStore(alias, executor)

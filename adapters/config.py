@@ -29,6 +29,9 @@ class MongoSettings(_Section):
     """``j`` of every write: acknowledged only once it is in the journal, so that it survives a crash."""
     max_pool_size: int = Field(32, ge=1, le=1000)
     """Connections to MongoDB, and threads running its calls; further calls wait for one."""
+    retry_writes: bool = True
+    """The driver's retryable writes: on for MongoDB (its default); config.yaml turns them off for the
+    embedded server, which pays for their bookkeeping on every write (see docs/operations.md)."""
 
 
 class RedisSettings(_Section):
@@ -125,6 +128,7 @@ MIN_ADMIN_TOKEN = 24
 
 ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "MONGODB_URI": ("mongodb", "uri"),
+    "MONGODB_RETRY_WRITES": ("mongodb", "retry_writes"),
     "REDIS_URL": ("redis", "url"),
     "SURVEYBOT_HOST": ("web", "host"),
     "SURVEYBOT_PORT": ("web", "port"),

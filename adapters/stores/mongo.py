@@ -130,6 +130,7 @@ def connect_mongo(
     write_concern: str = "majority",
     journal: bool = True,
     max_pool_size: int = 32,
+    retry_writes: bool = False,
 ) -> None:
     """Register the connection ``alias`` to ``uri`` (whose path names the database).
 
@@ -145,10 +146,10 @@ def connect_mongo(
         w=int(write_concern) if write_concern.isdigit() else write_concern,
         journal=journal,
         maxPoolSize=max_pool_size,
-        # The driver's own retry of a write is not needed: every write is conditional on the revision and
-        # on its update id, so the engine's retry (the platform's redelivery) cannot apply it twice. And
-        # the embedded server spends most of its time on the bookkeeping retryable writes need.
-        retryWrites=False,
+        # Every write is conditional on the revision and on its update id, so neither the driver's retry
+        # nor the platform's redelivery can apply it twice; retryable writes are on where they are cheap
+        # (MongoDB) and off on the embedded server, which pays an O(n) bookkeeping for each.
+        retryWrites=retry_writes,
         tz_aware=False,
         uuidRepresentation="standard",
     )

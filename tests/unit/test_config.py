@@ -84,3 +84,10 @@ def test_reliability_settings_and_their_defaults(tmp_path: Path) -> None:
     file.write_text("mongodb:\n  write_concern: all\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"mongodb\.write_concern: "):
         load_config(file, environ={})
+
+
+def test_retryable_writes_are_off_for_the_embedded_server_and_on_for_mongodb() -> None:
+    assert load_config(ROOT / "config.yaml", environ={}).mongodb.retry_writes is False
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "MONGODB_RETRY_WRITES=true" in compose
+    assert load_config(ROOT / "config.yaml", environ={"MONGODB_RETRY_WRITES": "true"}).mongodb.retry_writes
