@@ -54,6 +54,17 @@ class _HttpMiddleware:
         raise NotImplementedError
 
 
+def _request_level(path: str, status: int) -> int:
+    """Server errors at WARNING; refusals and the admin API's requests (an audit trail) at INFO; the
+    happy path of platforms' webhooks, the chat page and health checks at DEBUG: a line per message
+    cost ~15 % of the bot's CPU."""
+    if status >= 500:
+        return logging.WARNING
+    if status >= 400 or (path.startswith("/api/") and path not in QUIET_PATHS):
+        return logging.INFO
+    return logging.DEBUG
+
+
 class RequestLog(_HttpMiddleware):
     """A correlation id per HTTP request (also sent back as ``X-Correlation-Id``), and one log line
     per request with method, path (never the query string), status and duration."""
@@ -75,9 +86,10 @@ class RequestLog(_HttpMiddleware):
             await self.app(scope, receive, send_with_id)
         finally:
             path = scope.get("path", "")
-            level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
-            elapsed = (time.perf_counter() - started) * 1000
-            log.log(level, "%s %s %d %.1f ms", scope.get("method", ""), path, status, elapsed)
+            level = _request_level(path, status)
+            if log.isEnabledFor(level):
+                elapsed = (time.perf_counter() - started) * 1000
+                log.log(level, "%s %s %d %.1f ms", scope.get("method", ""), path, status, elapsed)
             correlation_id.reset(token)
 
 

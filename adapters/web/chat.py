@@ -189,9 +189,9 @@ def chat_router(app: App) -> APIRouter:
             if not identity.verify(app.web_key, respondent):
                 await websocket.close(POLICY_VIOLATION, NOT_ISSUED)
                 return
-            log.info("web chat opened for survey %s", survey_id[:40])
+            log.debug("web chat opened for survey %s", survey_id[:40])
             await _converse(app, websocket, survey_id, respondent, clean_name(name))
-            log.info("web chat closed")
+            log.debug("web chat closed")
         finally:
             correlation_id.reset(token)
 

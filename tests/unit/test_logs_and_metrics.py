@@ -129,7 +129,7 @@ async def test_handle_observed_counts_times_and_sets_a_correlation_id(
         await metrics.handle_observed(engine, Incoming(platform, "u1", "Ann", "u1", text=text))
 
     caplog.handler.addFilter(CorrelationFilter())  # what configure_logging puts on its handler
-    with caplog.at_level(logging.INFO, logger="surveybot"):
+    with caplog.at_level(logging.DEBUG, logger="surveybot"):
         await say("/start pets")
         await say("horse")  # invalid
         await say("2")
@@ -145,6 +145,7 @@ async def test_handle_observed_counts_times_and_sets_a_correlation_id(
     handled = [r for r in caplog.records if r.name == "surveybot.messages"]
     ids = {r.correlation_id for r in handled}  # type: ignore[attr-defined]
     assert len(handled) == 4 and len(ids) == 4 and "-" not in ids
+    assert {r.levelno for r in handled} == {logging.DEBUG}, "the happy path is not logged at INFO"
     completed = next(r for r in caplog.records if "response completed" in r.getMessage())
     assert completed.correlation_id == handled[-1].correlation_id  # type: ignore[attr-defined]
     assert correlation_id.get() == "-"
@@ -172,3 +173,14 @@ def test_exposition_is_prometheus_text() -> None:
     assert "# TYPE surveybot_answers_saved_total counter" in text
     assert 'surveybot_answers_saved_total{platform="unit-exposition"} 1.0' in text
     assert "# TYPE surveybot_handling_seconds histogram" in text
+
+
+def test_request_lines_are_debug_on_the_happy_path_and_louder_otherwise() -> None:
+    from adapters.web.app import _request_level
+
+    assert _request_level("/telegram/webhook", 200) == logging.DEBUG
+    assert _request_level("/slack/events", 200) == logging.DEBUG
+    assert _request_level("/healthz", 200) == logging.DEBUG
+    assert _request_level("/api/surveys", 201) == logging.INFO, "the admin API is an audit trail"
+    assert _request_level("/slack/events", 401) == logging.INFO
+    assert _request_level("/telegram/webhook", 500) == logging.WARNING
