@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -381,6 +381,28 @@ class MongoResponseStore(_MongoStore):
     _document = ResponseDocument
 
     async def create(self, response: Response) -> Response:
+        raw = self._raw(response)
+
+        def insert(responses: Collection[Document]) -> None:
+            responses.insert_one(raw)
+
+        await self._run(insert)
+        return _response(raw)
+
+    async def create_many(self, responses: Iterable[Response], batch: int = 1000) -> int:
+        """Store many responses at once, validated like :meth:`create` (imports, benchmarks' seeds);
+        how many were stored. Not for the message path: it checks no slot before inserting."""
+        raws = [self._raw(response) for response in responses]
+
+        def insert(collection: Collection[Document]) -> None:
+            for start in range(0, len(raws), batch):
+                collection.insert_many(raws[start : start + batch], ordered=False)
+
+        await self._run(insert)
+        return len(raws)
+
+    @staticmethod
+    def _raw(response: Response) -> Document:
         document = ResponseDocument(
             id=response.id or str(ObjectId()),
             survey_id=response.survey_id,
@@ -402,12 +424,7 @@ class MongoResponseStore(_MongoStore):
         )
         document.validate()
         raw: Document = document.to_mongo().to_dict()
-
-        def insert(responses: Collection[Document]) -> None:
-            responses.insert_one(raw)
-
-        await self._run(insert)
-        return _response(raw)
+        return raw
 
     async def get(self, response_id: str) -> Response:
         raw = await self._run(lambda responses: responses.find_one({"_id": response_id}))

@@ -279,8 +279,11 @@ class _InOrderPerUser(BaseUpdateProcessor):
         pass
 
 
-def build_application(settings: TelegramSettings, request: BaseRequest | None = None) -> TelegramApp:
-    """python-telegram-bot's Application as transport: base URL, rate limiter, no updater for webhooks."""
+def build_application(
+    settings: TelegramSettings, request: BaseRequest | None = None, rate_limited: bool = True
+) -> TelegramApp:
+    """python-telegram-bot's Application as transport: base URL, rate limiter (Telegram's limits; off
+    only for benchmarks against a fake Bot API), no updater for webhooks."""
     assert settings.bot_token is not None
     root = settings.api_base_url.rstrip("/")
     builder = (
@@ -288,10 +291,11 @@ def build_application(settings: TelegramSettings, request: BaseRequest | None = 
         .token(settings.bot_token.get_secret_value())
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(_InOrderPerUser())
         .job_queue(None)
     )
+    if rate_limited:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     if settings.webhook_url:
         builder = builder.updater(None)
     if request is not None:
