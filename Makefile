@@ -39,7 +39,7 @@ help:
 	@echo "make lint            ruff check, ruff format --check, mypy"
 	@echo "make services-up     start the embedded SecantusDB and Redis (data under var/)"
 	@echo "make services-down   stop them"
-	@echo "make bench           run bench/engine_bench.py"
+	@echo "make bench           run the benchmarks in bench/ (figures printed, ~10 minutes)"
 	@echo "make lock            renew the pinned, hashed dependency versions in requirements/"
 	@echo "make clean           remove caches and build output (keeps var/)"
 	@echo "make clean-data      stop the services and remove var/ (all local survey data)"
@@ -154,6 +154,8 @@ lint: install
 bench: install
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/stalls.py
+	$(BIN)/python bench/growth.py
+	$(BIN)/python bench/telegram_vs_bare.py --profile
 
 # --- cleaning -----------------------------------------------------------------------------------------
 
