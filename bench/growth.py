@@ -31,6 +31,8 @@ from pymongo import monitoring
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from five import ANSWERS, SURVEY  # noqa: E402
+
 from adapters.bootstrap import App, open_app  # noqa: E402
 from adapters.config import load_config  # noqa: E402
 from adapters.stores.mongo import MongoResponseStore  # noqa: E402
@@ -39,19 +41,6 @@ from bot.loader import load_text  # noqa: E402
 from bot.messages import Incoming  # noqa: E402
 from bot.responses import Answer, Respondent, Response, Status  # noqa: E402
 from devtools.services import EmbeddedServices  # noqa: E402
-
-SURVEY = """\
-id: growth
-title: Growth
-settings: {one_response_per_user: false}
-questions:
-  - {id: flavour, type: single_choice, text: "Flavour?", choices: [Vanilla, Chocolate, Strawberry]}
-  - {id: stars, type: rating, text: "How good?", min: 1, max: 5}
-  - {id: again, type: yes_no, text: "Again?"}
-  - {id: why, type: text, text: "Why?"}
-  - {id: spend, type: number, text: "How much?", min: 1, max: 500, integer: true}
-"""
-ANSWERS = ["2", "4", "yes", "Creamy and cold.", "12"]
 
 
 class Operations(monitoring.CommandListener):
@@ -82,7 +71,7 @@ def seeds(count: int, start: int) -> Iterator[Response]:
         answers = {q: Answer(v, now) for q, v in zip(("flavour", "stars"), ("chocolate", 4), strict=True)}
         yield Response(
             id=secrets.token_hex(12),
-            survey_id="growth",
+            survey_id="five",
             version=1,
             respondent=Respondent("seed", f"seed-key-{index}", None, None),
             started_at=now,
@@ -97,7 +86,7 @@ def seeds(count: int, start: int) -> Iterator[Response]:
 
 async def take_survey(app: App, run: str, person: int, latencies: list[float]) -> None:
     user = f"{run}-{person}"
-    for index, text in enumerate(["/start growth", *ANSWERS]):
+    for index, text in enumerate(["/start five", *ANSWERS]):
         started = time.perf_counter()
         await app.engine.handle(
             Incoming(platform="bench", user_id=user, chat_id=user, text=text, update_id=f"{user}-{index}")
@@ -128,7 +117,7 @@ async def operations_per_message(app: App) -> dict[str, Counter[str]]:
     user = f"ops-{uuid.uuid4().hex[:6]}"
     kinds: dict[str, Counter[str]] = {}
     texts = [
-        ("/start (new response)", "/start growth"),
+        ("/start (new response)", "/start five"),
         *((f"answer {i + 1}", a) for i, a in enumerate(ANSWERS)),
     ]
     for index, (kind, text) in enumerate(texts):
@@ -168,7 +157,7 @@ async def main() -> None:
             return await open_app(config, state, alias=f"growth-{retry}-{uuid.uuid4().hex[:6]}")
 
         app = await opened(False)
-        await publish(app.surveys, load_text(SURVEY, "growth.yaml"))
+        await publish(app.surveys, load_text(SURVEY, "five.yaml"))
         assert isinstance(app.responses, MongoResponseStore)
         stored = 0
         table: list[tuple[int, float, float, float]] = []

@@ -7,7 +7,8 @@ Both run in this process on python-telegram-bot's ``Application`` with the same 
 (a ``BaseRequest`` that answers at once, as PTB's own tests do) and no rate limiter. The bare bot is a
 ``ConversationHandler`` with the same five questions (single choice, rating 1–5, yes/no, free text,
 number 1–500) keeping answers in ``user_data``. Each user sends ``/start`` and five typed answers; all
-users at once, each in order. Variants for our bot: every port in memory; real Redis with in-memory
+users at once, each in order, after 30 users of warm-up on the same bot (connections to the stores,
+caches). Variants for our bot: every port in memory; real Redis with in-memory
 MongoDB ports; the real embedded stores, compared also with the *store ceiling*: a loop of the raw
 Redis and MongoDB calls one answer needs (begin script, conditional update, read by _id, commit
 script) with no bot around them. Every variant runs back to back with the bare bot in each round.
@@ -44,6 +45,8 @@ from telegram.request import BaseRequest, RequestData
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from five import ANSWERS, SURVEY  # noqa: E402
+
 from adapters.bootstrap import App, open_app  # noqa: E402
 from adapters.config import Config, TelegramSettings, load_config  # noqa: E402
 from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore  # noqa: E402
@@ -55,18 +58,8 @@ from bot.loader import load_text  # noqa: E402
 from devtools.services import EmbeddedServices  # noqa: E402
 
 TOKEN = "4242:bench-token-0123456789abcdefghijklmnop"
-SURVEY = """\
-id: five
-title: Five
-settings: {one_response_per_user: false}
-questions:
-  - {id: flavour, type: single_choice, text: "Flavour?", choices: [Vanilla, Chocolate, Strawberry]}
-  - {id: stars, type: rating, text: "How good?", min: 1, max: 5}
-  - {id: again, type: yes_no, text: "Again?"}
-  - {id: why, type: text, text: "Why?"}
-  - {id: spend, type: number, text: "How much?", min: 1, max: 500, integer: true}
-"""
-ANSWERS = ["2", "4", "yes", "Creamy and cold.", "12"]
+WARM_UP = 30
+"""Users driven through each bot before it is measured (and never again: update ids are unique)."""
 BOT = {"id": 4242, "is_bot": True, "first_name": "Bench", "username": "BenchBot"}
 
 
@@ -352,14 +345,15 @@ async def main() -> None:
         for name, make in variants:
             ratios, ceilings, lines = [], [], []
             for round_ in range(args.rounds):
-                run = round_ * 10 + len(name)
                 bare = bare_application(FakeBotApi())
                 await bare.initialize()
-                bare_rate, bare_lat = await drive(bare, args.users, run)
+                await drive(bare, WARM_UP, run_id())  # both bots warm: connections, caches, imports
+                bare_rate, bare_lat = await drive(bare, args.users, run_id())
                 await bare.shutdown()
                 app = await make()
                 application = await ours(app)
-                our_rate, our_lat = await drive(application, args.users, run + 1)
+                await drive(application, WARM_UP, run_id())
+                our_rate, our_lat = await drive(application, args.users, run_id())
                 await application.shutdown()
                 if name == "real embedded stores":
                     ceilings.append(our_rate / await store_ceiling(app, args.users))
@@ -384,7 +378,8 @@ async def main() -> None:
             application = await ours(app)
             profiler = cProfile.Profile()
             profiler.enable()
-            await drive(application, args.users, 999)
+            await drive(application, WARM_UP, run_id())
+            await drive(application, args.users, run_id())
             profiler.disable()
             await application.shutdown()
             out = io.StringIO()
