@@ -374,19 +374,33 @@ SinceFilter = Annotated[
 SurveyId = Annotated[str, Path(description="The survey's id.", examples=["ice-cream"])]
 
 
+ADMIN_FAILURES_PER_MINUTE = 10
+"""Wrong or missing admin tokens one client address may send in a minute before it is refused (429)."""
+
+
 def admin_router(app: App, token: str) -> APIRouter:
     """The admin API, guarded by ``token``."""
     expected = token.encode()
 
     async def authorized(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
+        given = credentials.credentials.encode() if credentials is not None else b""
+        if hmac.compare_digest(given, expected):
+            return
+        # Wrong or missing: counted per client address across workers; past the limit, refused
+        # without a comparison for the rest of the minute (guessing costs a minute per few tries).
+        address = request.client.host if request.client else "-"
+        if not await app.limiter.allow("admin-auth-failures", address, ADMIN_FAILURES_PER_MINUTE, 60):
+            raise HTTPException(
+                429, "too many wrong tokens from your address; wait a minute", {"Retry-After": "60"}
+            )
         if credentials is None:
             raise HTTPException(401, "a bearer token is needed", headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(credentials.credentials.encode(), expected):
-            raise HTTPException(
-                401, "the bearer token is wrong", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            )
+        raise HTTPException(
+            401, "the bearer token is wrong", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
 
     router = APIRouter(prefix="/api", dependencies=[Depends(authorized)], responses=_UNAUTHORIZED)
 

@@ -243,3 +243,20 @@ def test_a_guessable_admin_token_stops_start_up(token: str) -> None:
     with pytest.raises(ConfigError, match="ADMIN_API_TOKEN must be at least 24 characters"):
         load_config(environ={"ADMIN_API_TOKEN": token})
     assert load_config(environ={"ADMIN_API_TOKEN": "a" * 24}).admin_api_token is not None
+
+
+async def test_guessing_the_admin_token_is_slowed_per_address_and_never_locks_the_admin_out(
+    web: FastAPI,
+) -> None:
+    """The admin API compared tokens in constant time but let anyone guess as fast as they could."""
+    transport = httpx.ASGITransport(app=web)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        guesses = [
+            (await client.get("/api/surveys", headers={"Authorization": f"Bearer guess-{n}"})).status_code
+            for n in range(15)
+        ]
+        assert guesses == [401] * 10 + [429] * 5
+        slowed = await client.get("/api/surveys", headers={"Authorization": "Bearer guess-16"})
+        assert slowed.headers["retry-after"] == "60"
+        admin = await client.get("/api/surveys", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert admin.status_code == 200, "the right token still works from the same address"
