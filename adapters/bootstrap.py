@@ -5,8 +5,9 @@ Nothing happens at import time: callers build what they need with :func:`open_ap
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,20 +41,30 @@ class App:
     limiter: Limiter = field(default_factory=MemoryLimiter)
     """Rate limits of the web edge (Redis-backed, across workers, by :func:`open_app`)."""
 
-    async def first_delivery(self, platform: str, user_id: str, update_id: str | None) -> bool:
-        """False when a platform delivers again an update that was handled already, in any process.
+    @contextlib.asynccontextmanager
+    async def once(self, platform: str, user_id: str, update_id: str | None) -> AsyncIterator[bool]:
+        """``async with app.once(...) as first:`` do the work only when ``first``: False when a platform
+        delivers again an update that was handled already, in any process.
 
         For what platforms ask of the adapters themselves (admin uploads and commands, mentions); the
-        engine does the same for respondents' messages. The update id is remembered as long as those.
+        engine does the same for respondents' messages. The update is marked handled once the work is
+        done, as the engine marks its messages: should the work fail or the process die, the
+        redelivery is handled, not ignored. A second delivery while the first is at work waits for it.
         """
         if not update_id:
-            return True
+            yield True
+            return
         key = ConversationKey(platform, f"{user_id}/admin")
         turn = await self.sessions.begin(key, update_id)
         if turn.duplicate:
-            return False
+            yield False
+            return
+        try:
+            yield True
+        except BaseException:
+            await self.sessions.abort(key, turn)
+            raise
         await self.sessions.commit(key, turn, None, 1, update_id)
-        return True
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):

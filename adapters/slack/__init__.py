@@ -391,8 +391,8 @@ class SlackBot:
         user, channel = event.get("user"), event.get("channel")
         if not user or not channel:
             return
-        async with self._working():
-            if await self._first_delivery(user, body.get("event_id")):
+        async with self._working(), self._once(user, body.get("event_id")) as first:
+            if first:
                 text = _MENTION.format(link=dm_link(body))
                 await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
@@ -405,8 +405,9 @@ class SlackBot:
             return
         async with self._working():
             if shared.maybe_survey():
-                if await self._first_delivery(shared.user_id, shared.event_id):
-                    await self.client.chat_postMessage(channel=shared.channel_id, text=NOT_ADMIN_UPLOAD)
+                async with self._once(shared.user_id, shared.event_id) as first:
+                    if first:
+                        await self.client.chat_postMessage(channel=shared.channel_id, text=NOT_ADMIN_UPLOAD)
                 return
             self._dms.setdefault(shared.user_id, shared.channel_id)
             incoming = replace(shared.incoming(), user_name=await self._name(shared.user_id))
@@ -418,12 +419,11 @@ class SlackBot:
             return
         if not self.admin.is_admin(shared.user_id):  # the file_share message answers them
             return
-        async with self._working():
-            if not await self._first_delivery(shared.user_id, shared.event_id):
-                return
-            await slack_admin.load_upload(
-                self.admin, self.client, self._token, shared.channel_id, shared.user_id, shared.file_id
-            )
+        async with self._working(), self._once(shared.user_id, shared.event_id) as first:
+            if first:
+                await slack_admin.load_upload(
+                    self.admin, self.client, self._token, shared.channel_id, shared.user_id, shared.file_id
+                )
 
     # --- the engine, and sending its replies
 
@@ -492,12 +492,14 @@ class SlackBot:
             self._dms[user] = opened["channel"]["id"]
         return self._dms[user]
 
-    async def _first_delivery(self, user: str, event_id: str | None) -> bool:
-        """False when Slack delivers an event again (a retry) that was handled already, in any process."""
-        if await self._app.first_delivery(PLATFORM, user, event_id):
-            return True
-        log.info("Slack retried event %s; handled already", event_id)
-        return False
+    @contextlib.asynccontextmanager
+    async def _once(self, user: str, event_id: str | None) -> AsyncIterator[bool]:
+        """:meth:`App.once` for a Slack event: False when Slack delivers it again (a retry) after it
+        was handled, in any process."""
+        async with self._app.once(PLATFORM, user, event_id) as first:
+            if not first:
+                log.info("Slack retried event %s; handled already", event_id)
+            yield first
 
 
 def slack_platform(app: App) -> Platform:

@@ -473,14 +473,16 @@ class TelegramAdapter:
             return await self._to_private_chat(update)
         update_id = f"{self.bot.id}:{update.update_id}"
         if message is not None and message.document is not None and self._maybe_survey(message, str(user.id)):
-            if await self.app.first_delivery(PLATFORM, str(user.id), update_id):
-                await self._upload(message, str(user.id))
+            async with self.app.once(PLATFORM, str(user.id), update_id) as first:
+                if first:
+                    await self._upload(message, str(user.id))
             return []
         if message is not None and (message.text or "").startswith("/"):
             command, argument = split_command(message.text or "")
             if command == "results":
-                if await self.app.first_delivery(PLATFORM, str(user.id), update_id):
-                    await self._results(chat.id, str(user.id), argument)
+                async with self.app.once(PLATFORM, str(user.id), update_id) as first:
+                    if first:
+                        await self._results(chat.id, str(user.id), argument)
                 return []
         incoming = to_incoming(update, self.bot.id)
         return [] if incoming is None else await handle_observed(self.app.engine, incoming)

@@ -719,6 +719,25 @@ async def test_an_admin_upload_is_loaded(h: Harness) -> None:
     assert sent_texts(started) == ["What did you eat?"]
 
 
+async def test_an_upload_whose_handling_failed_is_handled_when_redelivered(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update was marked handled before the work: a crash mid-upload left the redelivery ignored."""
+    h.request.files["BQACAgIAAxkBAAIBY2Vx"] = LUNCH.encode()
+    failing = h.adapter._upload
+
+    async def crash(*args: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(h.adapter, "_upload", crash)
+    await h.send(DOCUMENT_UPDATE)  # PTB's error handler logs the failure
+    assert [s.id for s in await h.app.surveys.list_newest()] == ["ice-cream"]
+    monkeypatch.setattr(h.adapter, "_upload", failing)
+    calls = await h.send(DOCUMENT_UPDATE)  # Telegram delivers it again
+    assert calls[-1].params["text"] == "stored lunch version 1 (lunch.yaml)"
+    assert await h.send(DOCUMENT_UPDATE) == [], "once handled, a retry is not"
+
+
 async def test_an_invalid_upload_lists_every_problem_with_file_and_line(h: Harness) -> None:
     broken = LUNCH.replace("type: text", "type: essay") + "    colour: red\n"
     h.request.files["BQACAgIAAxkBAAIBY2Vx"] = broken.encode()
