@@ -69,11 +69,6 @@ class _Context:
         self.out.append(Outgoing(chat_id=self.msg.chat_id, text=text, kind=kind, actions=actions))
 
 
-class _Outdated(Exception):
-    """The session does not match the response any more: rebuild it from MongoDB and handle the message
-    again (raised for a pressed button of another question; :class:`StaleResponse` does the same)."""
-
-
 class Engine:
     """Drives respondents through surveys. Hold one per process; it keeps no per-respondent state."""
 
@@ -213,16 +208,14 @@ class Engine:
         try:
             await self._dispatch(ctx)
             return
-        except (StaleResponse, _Outdated):
-            ctx.writing = False
+        except StaleResponse:  # from a refused write, or a session found behind the response
             if ctx.refreshed or not await self._refresh(ctx):
                 return
             ctx.out.clear()
         try:
             await self._dispatch(ctx)
-        except (StaleResponse, _Outdated):
+        except StaleResponse:
             # Changed again under us (a writer that did not wait for the lock): show where it stands.
-            ctx.writing = False
             ctx.out.clear()
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             await self._replay(ctx)
@@ -361,11 +354,19 @@ class Engine:
     async def _values(self, ctx: _Context, session: Session) -> dict[str, AnswerValue]:
         """The answers so far, read from the response, which also shows whether the session is behind."""
         if ctx.values is None:
-            response = await self._responses.get(session.response_id)
-            if response.revision != session.revision and not ctx.refreshed:
-                raise _Outdated(session.response_id)
-            ctx.values = response.values()
+            ctx.values = (await self._read(ctx, session)).values()
         return ctx.values
+
+    async def _read(self, ctx: _Context, session: Session) -> Response:
+        """The session's response; :class:`StaleResponse` when the session is behind it (once: after a
+        refresh, the caller's conditional write says so)."""
+        response = await self._responses.get(session.response_id)
+        if response.revision != session.revision and not ctx.refreshed:
+            raise StaleResponse(f"session of response '{session.response_id}' is behind it")
+        return response
+
+    async def _ask_again(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
+        ctx.out.append(self._ask(ctx, survey, question, await self._values(ctx, session), session.selection))
 
     # ------------------------------------------------------------------ answers
 
@@ -384,11 +385,9 @@ class Engine:
             # Typed for a question that is answered already (a resend, a double send, a reply that the
             # respondent never saw): never stored as the answer to the next one.
             if not ctx.refreshed:
-                raise _Outdated(answering)
+                raise StaleResponse(f"typed for {answering}, answered already")
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
-            ctx.out.append(
-                self._ask(ctx, survey, question, await self._values(ctx, session), session.selection)
-            )
+            await self._ask_again(ctx, session, survey, question)
             return
         try:
             if question.pattern is None:
@@ -406,8 +405,7 @@ class Engine:
         ctx.say(texts.TEXT_ONLY, Kind.ERROR)
         if outcome(_state(active), Input.ATTACHMENT) is Outcome.HANDLE and active is not None:
             session, survey, question = active
-            values = await self._values(ctx, session)
-            ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
+            await self._ask_again(ctx, session, survey, question)
 
     async def _reject(
         self, ctx: _Context, session: Session, survey: Survey, question: Question, default: str
@@ -416,7 +414,7 @@ class Engine:
         message = self._render(ctx, survey, question.error, values) if question.error else default
         self._emit("answer_invalid", ctx.msg.platform)
         ctx.say(message, Kind.ERROR)
-        ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
+        await self._ask_again(ctx, session, survey, question)
 
     async def _press(self, ctx: _Context, value: str) -> None:
         press = actions.decode(value)
@@ -427,7 +425,7 @@ class Engine:
         session, survey, question = active
         if press.tag != actions.survey_tag(survey) or press.question_id != question.id:
             if not ctx.refreshed:
-                raise _Outdated(value)  # the session may be behind the response: look before refusing
+                raise StaleResponse(f"pressed {value}")  # the session may be behind the response: look first
             ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
             return
         received = {Role.TOGGLE: Input.TOGGLE, Role.SUBMIT: Input.SUBMIT}.get(press.role, Input.ANSWER)
@@ -529,11 +527,9 @@ class Engine:
         The answers so far are read only after a question that can be the last one."""
         if not may_end_after(survey, question.id):
             return None
-        before = await self._responses.get(session.response_id)
+        before = await self._read(ctx, session)
         if before.revision != session.revision:
-            if not ctx.refreshed:
-                raise _Outdated(session.response_id)
-            return None  # the record below is refused as stale, and says so
+            return None  # refreshed already: the record below is refused as stale, and says so
         kept = {qid: a for qid, a in before.answers_on_path().items() if qid != question.id}
         if answer is not None:
             kept[question.id] = answer
@@ -545,7 +541,6 @@ class Engine:
         try:
             return await self._write(ctx, complete)
         except DuplicateResponse:
-            ctx.writing = False
             return None  # completed once before: recorded, then refused as such by _finish
 
     # ------------------------------------------------------------------ moving along the path
@@ -570,9 +565,14 @@ class Engine:
         return ctx.session
 
     async def _write(self, ctx: _Context, write: Awaitable[Response]) -> Response:
-        """Await a write to the response, known to be under way should it fail or time out."""
+        """Await a write to the response, known to be under way should it fail or time out (a write the
+        store refused, stale or duplicate, is known not to have landed)."""
         ctx.writing = True
-        response = await write
+        try:
+            response = await write
+        except (StaleResponse, DuplicateResponse):
+            ctx.writing = False
+            raise
         ctx.writing = False
         return response
 
@@ -588,7 +588,6 @@ class Engine:
             ctx.say(texts.ALREADY_COMPLETED.format(title=survey.title))
             return
         except StaleResponse:
-            ctx.writing = False
             fresh = await self._responses.get(response.id)
             if fresh.status is Status.IN_PROGRESS:
                 await self._continue(ctx, survey, fresh)
@@ -617,13 +616,12 @@ class Engine:
             )
             await self._continue(ctx, survey, await self._write(ctx, rewind))
             return
-        ctx.out.append(self._ask(ctx, survey, question, ctx.values, session.selection))
+        await self._ask_again(ctx, session, survey, question)
 
     async def _skip(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
         if question.required:
-            values = await self._values(ctx, session)
             ctx.say(texts.NOT_SKIPPABLE, Kind.ERROR)
-            ctx.out.append(self._ask(ctx, survey, question, values, session.selection))
+            await self._ask_again(ctx, session, survey, question)
             return
         await self._save(ctx, session, survey, question, None)
 
@@ -732,9 +730,10 @@ class Engine:
     async def standings(self, platform: str, user_id: str) -> list[SurveyStanding]:
         """The surveys offered, and where the respondent stands with each."""
         key = self.respondent_key(platform, user_id)
+        offered = await self._surveys.offered()
+        responses = await asyncio.gather(*(self._responses.find(s.id, key) for s in offered))
         found = []
-        for survey in await self._surveys.offered():
-            response = await self._responses.find(survey.id, key)
+        for survey, response in zip(offered, responses, strict=True):
             if response is None:
                 standing = Standing.NEW
             elif response.status is Status.IN_PROGRESS:
@@ -824,7 +823,7 @@ def _shown(question: Question, value: AnswerValue) -> str:
     if value is None:
         return texts.SKIPPED
     if question.type is QuestionType.YES_NO:
-        return "Yes" if value else "No"
+        return _button_labels(question)[0 if value else 1]
     return answers.display(question, value)
 
 

@@ -188,7 +188,8 @@ def parse(source: str) -> Expression:
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 64
-"""The deepest nesting of parentheses, brackets and ``not``s in an expression."""
+"""The deepest nesting of parentheses, brackets and ``not``s in an expression, and of YAML lists and
+mappings in a survey file (the loader's bound)."""
 MAX_DIGITS = 30
 
 

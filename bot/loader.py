@@ -22,7 +22,7 @@ from yaml.reader import ReaderError
 
 from bot import placeholders
 from bot.errors import DefinitionError, ExpressionError, Problem
-from bot.expressions import Expression, parse
+from bot.expressions import MAX_DEPTH, Expression, parse
 from bot.patterns import pattern_problem
 from bot.survey import END, Choice, Question, QuestionType, Rule, Settings, Survey
 
@@ -191,8 +191,6 @@ MAX_RATING_VALUES = 21
 """The most values a rating offers (0 to 20), each a button."""
 MAX_SESSION_TTL = 365 * 86400
 MAX_RESPONSES = 1_000_000_000
-MAX_DEPTH = 64
-"""The deepest nesting of YAML collections, and of an expression's parentheses, brackets and ``not``s."""
 
 
 def _short(value: object) -> str:
@@ -379,10 +377,8 @@ class _Fields:
         if node is None:
             return None
         value = node.value if isinstance(node, _Scalar) else None
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            self._wrong(key, node, "a number")
-            return None
-        if isinstance(value, float) and not math.isfinite(value):
+        unfit = isinstance(value, float) and not math.isfinite(value)
+        if not isinstance(value, int | float) or isinstance(value, bool) or unfit:
             self._wrong(key, node, "a number")
             return None
         if not -MAX_NUMBER <= value <= MAX_NUMBER:
