@@ -97,12 +97,13 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     responses = MongoResponseStore(alias, executor)
     deadline = config.engine.message_deadline
     secret = respondent_secret(config, state_dir)
+    keys = key_secret(secret)  # names Redis keys (sessions, rate limits) without platform ids
     sessions = RedisSessionStore(
         redis_from_url(config.redis.url, config.redis.max_connections, pool_wait_s=deadline),
         lock_ttl_ms=config.redis.lock_ttl_ms,
         wait_s=min(config.redis.lock_wait_seconds, deadline),
         dedupe_ttl_s=config.redis.dedupe_ttl,
-        key_secret=key_secret(secret),
+        key_secret=keys,
     )
     try:
         await surveys.ensure_indexes()
@@ -131,5 +132,5 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         [close_mongo, sessions.aclose],
         probes,
         web_key=web_key(secret),
-        limiter=RedisLimiter(sessions.client, key_secret(secret)),
+        limiter=RedisLimiter(sessions.client, keys),
     )

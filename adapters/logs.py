@@ -84,8 +84,7 @@ class Redact(logging.Filter):
         message = record.getMessage()
         cleaned = _TOKEN_SHAPES.sub(REDACTED, message)
         for secret in _SECRETS:
-            if secret in cleaned:
-                cleaned = cleaned.replace(secret, REDACTED)
+            cleaned = cleaned.replace(secret, REDACTED)
         if len(cleaned) > MAX_MESSAGE:
             cleaned = f"{cleaned[:MAX_MESSAGE]}… ({len(cleaned) - MAX_MESSAGE} characters cut)"
         if cleaned != message:

@@ -82,8 +82,7 @@ async def handle_observed(engine: Engine, msg: Incoming) -> list[Outgoing]:
         # The happy path is counted and timed above, not logged: a line per message was ~15 % of the
         # bot's CPU. A slow message is worth a line.
         level = logging.INFO if elapsed >= SLOW_MESSAGE_S else logging.DEBUG
-        if log.isEnabledFor(level):
-            log.log(level, "%s message handled in %.1f ms", msg.platform, elapsed * 1000)
+        log.log(level, "%s message handled in %.1f ms", msg.platform, elapsed * 1000)
         correlation_id.reset(token)
     return replies
 

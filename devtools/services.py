@@ -31,6 +31,7 @@ import psutil
 from bot.errors import SurveyBotError
 
 LOOPBACK = "127.0.0.1"
+DATABASE = "surveybot"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 25
@@ -119,7 +120,6 @@ class ServiceStatus:
     pid: int | None
     running: bool
     answering: bool
-    log_path: Path | None
 
     def __str__(self) -> str:
         if self.running:
@@ -493,14 +493,12 @@ class EmbeddedServices:
         redis_port: int = 6479,
         persistent: bool = True,
         *,
-        database: str = "surveybot",
         ready_timeout: float = READY_TIMEOUT,
         die_with_parent: bool | None = None,
     ) -> None:
         self.root = Path(root).absolute()
         self.persistent = persistent
         self.die_with_parent = not persistent if die_with_parent is None else die_with_parent
-        self.database = database
         self.ready_timeout = ready_timeout
         self._ports: dict[str, int | None] = {
             SECANTUS: mongo_port if persistent else None,
@@ -560,7 +558,7 @@ class EmbeddedServices:
 
     @property
     def mongodb_uri(self) -> str:
-        return f"mongodb://{LOOPBACK}:{self.mongo_port}/{self.database}"
+        return f"mongodb://{LOOPBACK}:{self.mongo_port}/{DATABASE}"
 
     @property
     def redis_url(self) -> str:
@@ -638,7 +636,6 @@ class EmbeddedServices:
                     pid=process.pid if process is not None and running else None,
                     running=running,
                     answering=port is not None and answers(name, port),
-                    log_path=self.log_file(name) if self.persistent or self._temp_dir is not None else None,
                 )
             )
         return result

@@ -173,17 +173,12 @@ class InMemoryResponseStore(_Switch):
         return new
 
     def _change(self, old: Response, update_id: str | None, **changes: Any) -> Response:
-        """``old`` with ``changes``, the next revision, and ``update_id`` among the applied ones."""
+        """``old`` with ``changes`` (updated now, unless they say when), the next revision, and
+        ``update_id`` among the applied ones."""
         applied = old.applied if update_id is None else (*old.applied, update_id)[-APPLIED_KEPT:]
+        changes = {"updated_at": stored_time(datetime.now(UTC)), **changes}
         return self._write(
-            old,
-            dataclasses.replace(
-                old,
-                updated_at=stored_time(datetime.now(UTC)),
-                revision=old.revision + 1,
-                applied=applied,
-                **changes,
-            ),
+            old, dataclasses.replace(old, revision=old.revision + 1, applied=applied, **changes)
         )
 
     async def record(
@@ -241,21 +236,16 @@ class InMemoryResponseStore(_Switch):
     ) -> Response:
         self._check()
         old = self._current(response_id, revision, update_id)
-        applied = old.applied if update_id is None else (*old.applied, update_id)[-APPLIED_KEPT:]
-        return self._write(
+        return self._change(
             old,
-            dataclasses.replace(
-                old,
-                path=old.path if last is None else (*old.path, last),
-                applied=applied,
-                status=Status.COMPLETED,
-                answers={qid: _answer(a) for qid, a in answers.items()},
-                completed_at=stored_time(completed_at),
-                updated_at=stored_time(completed_at),
-                revision=revision + 1,
-                ticks=None,
-                paused=False,
-            ),
+            update_id,
+            path=old.path if last is None else (*old.path, last),
+            status=Status.COMPLETED,
+            answers={qid: _answer(a) for qid, a in answers.items()},
+            completed_at=stored_time(completed_at),
+            updated_at=stored_time(completed_at),
+            ticks=None,
+            paused=False,
         )
 
     async def completed_at_least(self, survey_id: str, n: int) -> bool:

@@ -267,7 +267,6 @@ class MongoSurveyStore(_MongoStore):
     def __init__(self, alias: str = "default", executor: Executor | None = None) -> None:
         super().__init__(alias, executor)
         self._parsed: dict[tuple[str, int], Survey] = {}
-        self._parsed_ids: set[str] = set()
 
     def _survey(self, raw: Document) -> Survey:
         """The stored survey, parsed once per id and version (stored versions never change).
@@ -290,7 +289,6 @@ class MongoSurveyStore(_MongoStore):
                 raise SurveyNotFound(*key) from None
             survey = dataclasses.replace(loaded, version=key[1])
             self._parsed[key] = survey
-            self._parsed_ids.add(key[0])
         return survey
 
     async def add(self, survey: Survey) -> None:
@@ -316,7 +314,6 @@ class MongoSurveyStore(_MongoStore):
 
         await self._run(insert)
         self._parsed[survey.id, survey.version] = survey
-        self._parsed_ids.add(survey.id)
 
     async def get(self, survey_id: str, version: int | None = None) -> Survey:
         if version is not None and (survey_id, version) in self._parsed:
@@ -325,7 +322,7 @@ class MongoSurveyStore(_MongoStore):
         if version is not None:
             query["version"] = version
         # When some version of the survey is parsed already, the newest is likely one of them.
-        known = version is None and survey_id in self._parsed_ids
+        known = version is None and any(sid == survey_id for sid, _ in self._parsed)
         projection = {"_id": 0, "survey_id": 1, "version": 1} if known else {"_id": 0}
 
         def fetch(surveys: Collection[Document]) -> Survey | None:
@@ -469,7 +466,10 @@ class MongoResponseStore(_MongoStore):
         query: Document = {"_id": response_id, "status": Status.IN_PROGRESS.value, "revision": revision}
         if update_id is not None:
             query["applied"] = {"$ne": update_id}
-            if isinstance(update, dict):  # a pipeline sets ``applied`` itself
+        if isinstance(update, dict):  # a pipeline (complete) sets these itself
+            update.setdefault("$set", {})["updated_at"] = datetime.now(UTC)
+            update["$inc"] = {"revision": 1}
+            if update_id is not None:
                 update.setdefault("$push", {})["applied"] = {"$each": [update_id], "$slice": -APPLIED_KEPT}
 
         def write(responses: Collection[Document]) -> Document | None:
@@ -494,10 +494,9 @@ class MongoResponseStore(_MongoStore):
     ) -> Response:
         field = f"answers.{_field_name(question_id)}"
         update: Document = {
-            "$set": {"updated_at": datetime.now(UTC), "paused": False},
+            "$set": {"paused": False},
             "$unset": {"ticks": ""},
             "$push": {"path": question_id},
-            "$inc": {"revision": 1},
         }
         if answer is None:
             update["$unset"][field] = ""
@@ -513,10 +512,10 @@ class MongoResponseStore(_MongoStore):
         clear_answers: bool = False,
         update_id: str | None = None,
     ) -> Response:
-        changes: Document = {"path": list(path), "updated_at": datetime.now(UTC), "paused": False}
+        changes: Document = {"path": list(path), "paused": False}
         if clear_answers:
             changes["answers"] = {}
-        update: Document = {"$set": changes, "$unset": {"ticks": ""}, "$inc": {"revision": 1}}
+        update: Document = {"$set": changes, "$unset": {"ticks": ""}}
         return await self._update(response_id, revision, update, update_id)
 
     async def mark(
@@ -527,10 +526,7 @@ class MongoResponseStore(_MongoStore):
         paused: bool,
         update_id: str | None = None,
     ) -> Response:
-        update: Document = {
-            "$set": {"updated_at": datetime.now(UTC), "paused": paused},
-            "$inc": {"revision": 1},
-        }
+        update: Document = {"$set": {"paused": paused}}
         if ticks is None:
             update["$unset"] = {"ticks": ""}
         else:

@@ -110,8 +110,11 @@ def encode_session(session: Session) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def decode_session(raw: bytes | str) -> Session | None:
-    """The stored session, or None for one that cannot be read: the engine rebuilds a lost session."""
+def decode_session(raw: bytes | str | None) -> Session | None:
+    """The stored session, or None for none or one that cannot be read: the engine rebuilds a lost
+    session."""
+    if raw is None:
+        return None
     try:
         data = json.loads(raw)
         return Session(
@@ -197,18 +200,17 @@ class RedisSessionStore:
         except _FAILURES as error:
             raise StorageUnavailable(f"Redis: {error}") from error
 
-    def _keys(self, key: ConversationKey) -> list[str]:
-        # With a key secret, Redis holds no platform user id: keys are named by an HMAC of it.
+    def _keys(self, key: ConversationKey, update_id: str | None = None) -> list[str]:
+        """The lock and session keys, and the handled-update key when ``update_id`` is given. With a key
+        secret, Redis holds no platform user id: keys are named by an HMAC of it."""
         who = pseudonym(self._key_secret, key.user_id)
-        return [f"{self.prefix}:l:{key.platform}:{who}", f"{self.prefix}:s:{key.platform}:{who}"]
-
-    def _update_key(self, key: ConversationKey, update_id: str) -> str:
-        return f"{self.prefix}:u:{key.platform}:{pseudonym(self._key_secret, update_id)}"
+        keys = [f"{self.prefix}:l:{key.platform}:{who}", f"{self.prefix}:s:{key.platform}:{who}"]
+        if update_id is not None:
+            keys.append(f"{self.prefix}:u:{key.platform}:{pseudonym(self._key_secret, update_id)}")
+        return keys
 
     async def begin(self, key: ConversationKey, update_id: str | None) -> Turn:
-        keys = self._keys(key)
-        if update_id is not None:
-            keys.append(self._update_key(key, update_id))
+        keys = self._keys(key, update_id)
         token = secrets.token_hex(8)
         deadline = time.monotonic() + self.wait_s
         pause = 0.005
@@ -223,9 +225,9 @@ class RedisSessionStore:
                 self._release_later(keys[0], token)
                 raise
             if reply[0] == 2:
-                return Turn(token="", duplicate=True, session=_session(reply[1]))
+                return Turn(token="", duplicate=True, session=decode_session(reply[1]))
             if reply[0] == 1:
-                return Turn(token=token, session=_session(reply[1]))
+                return Turn(token=token, session=decode_session(reply[1]))
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RespondentBusy(f"a {key.platform} respondent stayed busy for {self.wait_s} s")
@@ -239,9 +241,7 @@ class RedisSessionStore:
             raise ValueError(f"a session's time-to-live must be positive, not {ttl}")
         if turn.duplicate:
             return True
-        keys = self._keys(key)
-        if update_id is not None:
-            keys.append(self._update_key(key, update_id))
+        keys = self._keys(key, update_id)
         data = encode_session(session) if session is not None else ""
         revision = session.revision if session is not None else -1
         try:
@@ -296,7 +296,3 @@ class RedisSessionStore:
         task = asyncio.get_running_loop().create_task(release())
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
-
-
-def _session(raw: bytes | str | None) -> Session | None:
-    return decode_session(raw) if raw is not None else None
