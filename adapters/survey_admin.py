@@ -11,19 +11,28 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from adapters.reports.charts import Chart
 from bot import texts
 from bot.catalog import SurveyCache, publish_upload
 from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
 from bot.loader import MAX_SURVEY_BYTES
 from bot.ports import ResponseStore, SurveyStore
 
+if TYPE_CHECKING:  # the charts module loads matplotlib: only when results are asked for
+    from adapters.reports.charts import Chart
+
 log = logging.getLogger("surveybot.admin")
 
 MAX_UPLOAD_BYTES = MAX_SURVEY_BYTES
 """The largest survey file taken, by every way in (files, chat uploads and the HTTP API)."""
 SURVEY_SUFFIXES = (".yaml", ".yml")
+
+
+def is_survey_file(name: str) -> bool:
+    """Whether a file's name says it is a survey (YAML), whoever sent it."""
+    return name.lower().endswith(SURVEY_SUFFIXES)
+
 
 NOT_ADMIN_UPLOAD = "Sorry, only survey admins can upload surveys. Your file was not stored."
 NOT_ADMIN_RESULTS = "Sorry, only survey admins can read results."
@@ -68,7 +77,7 @@ class SurveyAdmin:
         None: not known yet (asked again before the download); negative: not known at all."""
         if not self.is_admin(user_id):
             return AdminReply(NOT_ADMIN_UPLOAD)
-        if not name.lower().endswith(SURVEY_SUFFIXES):
+        if not is_survey_file(name):
             return AdminReply(NOT_YAML.format(name=name))
         if size is not None and size > MAX_UPLOAD_BYTES:
             return AdminReply(TOO_LARGE.format(name=name))

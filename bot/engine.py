@@ -163,7 +163,7 @@ class Engine:
         """Retire the buttons of the message that carried them when the conversation moved on (a new
         question asked, the survey finished) unless a press edited that message already; the session
         keeps pointing at a message whose buttons are still live."""
-        asked = any(m.kind is Kind.QUESTION and (m.choices or m.actions) for m in ctx.out)
+        asked = any(m.live_question is not None for m in ctx.out)
         live = before.live if before is not None else None
         if before is not None and live is not None:
             edited = any(m.edit_of == live and m.kind is Kind.ANSWERED for m in ctx.out)

@@ -123,3 +123,12 @@ class Outgoing:
     hint: str = ""
     edit_of: str | None = None
     topic: Topic | None = None
+
+    @property
+    def live_question(self) -> str | None:
+        """The question whose buttons this message carries (None for any other message): once it is
+        posted, an adapter reports the platform message with :meth:`bot.engine.Engine.shown`, so that
+        the engine can retire those buttons when the conversation moves on."""
+        if self.kind is Kind.QUESTION and (self.choices or self.actions):
+            return self.question_id
+        return None

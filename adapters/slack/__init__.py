@@ -26,7 +26,7 @@ from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.slack import admin as slack_admin
 from adapters.slack.blocks import ACTION_PREFIX, home_view, notice_text, render
-from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SURVEY_SUFFIXES, SurveyAdmin
+from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin, is_survey_file
 from bot import actions
 from bot.errors import StorageUnavailable
 from bot.messages import Incoming, Kind, Outgoing, Role
@@ -150,7 +150,7 @@ class FileShare:
     event_id: str
 
     def maybe_survey(self) -> bool:
-        return any(name.lower().endswith(SURVEY_SUFFIXES) for name in self.names)
+        return any(is_survey_file(name) for name in self.names)
 
     def incoming(self) -> Incoming:
         """The share as a respondent's message: not text, so the engine says how to answer."""
@@ -230,8 +230,7 @@ class SlackBot:
         self._app = app
         self._token = settings.bot_token.get_secret_value()
         self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
-        self._admins = frozenset(app.config.admins.slack)
-        self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, self._admins)
+        self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, app.config.admins.slack)
         self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         self.bolt = AsyncApp(name="surveybot", client=self.client, signing_secret=secret, logger=log)
@@ -449,8 +448,8 @@ class SlackBot:
                 unfurl_links=False,
                 unfurl_media=False,
             )
-            if out.kind is Kind.QUESTION and (out.choices or out.actions) and out.question_id is not None:
-                await self._app.engine.shown(PLATFORM, user, out.question_id, str(posted["ts"]))
+            if out.live_question is not None:
+                await self._app.engine.shown(PLATFORM, user, out.live_question, str(posted["ts"]))
         except SlackApiError as exc:
             log.warning("Slack refused a %s message: %s", out.kind, exc.response.get("error"))
 

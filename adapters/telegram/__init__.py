@@ -45,7 +45,7 @@ from adapters.config import TelegramSettings
 from adapters.logs import keep_secret
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
-from adapters.survey_admin import SURVEY_SUFFIXES, AdminReply, SurveyAdmin
+from adapters.survey_admin import AdminReply, SurveyAdmin, is_survey_file
 from bot.engine import split_command
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
@@ -177,16 +177,10 @@ async def render(bot: Any, message: Outgoing) -> int | None:
     Returns the id of the message sent (its last part), None for an edit or a failed send."""
     chat_id = int(message.chat_id)
     edited = int(message.edit_of) if message.edit_of is not None else None
-    if edited is not None and message.kind is Kind.SELECTION:
-        markup = keyboard(message)
+    if edited is not None and message.kind in (Kind.SELECTION, Kind.RETIRED):
+        markup = keyboard(message)  # a retired question's: none
         await deliver(
             lambda: bot.edit_message_reply_markup(chat_id, edited, reply_markup=markup),
-            "editMessageReplyMarkup",
-        )
-        return None
-    if edited is not None and message.kind is Kind.RETIRED:
-        await deliver(
-            lambda: bot.edit_message_reply_markup(chat_id, edited, reply_markup=None),
             "editMessageReplyMarkup",
         )
         return None
@@ -461,9 +455,8 @@ class TelegramAdapter:
         """Send ``message``; a question with buttons is reported to the engine, which retires its
         buttons when the conversation moves on."""
         sent = await render(self.bot, message)
-        buttons = bool(message.choices or message.actions)
-        if message.kind is Kind.QUESTION and buttons and sent is not None and message.question_id is not None:
-            await self.app.engine.shown(PLATFORM, user_id, message.question_id, str(sent))
+        if message.live_question is not None and sent is not None:
+            await self.app.engine.shown(PLATFORM, user_id, message.live_question, str(sent))
 
     async def _replies(self, update: Update) -> list[Outgoing]:
         chat, user, message = update.effective_chat, update.effective_user, update.message
@@ -511,7 +504,7 @@ class TelegramAdapter:
         """An admin's document, or anyone's .yaml file, is an upload; a respondent's other file (a PDF,
         a picture sent as a file) is for the engine, which asks for text or a button instead."""
         name = (message.document.file_name if message.document else None) or ""
-        return self.admin.is_admin(user_id) or name.lower().endswith(SURVEY_SUFFIXES)
+        return self.admin.is_admin(user_id) or is_survey_file(name)
 
     async def _upload(self, message: Message, user_id: str) -> None:
         document = message.document
@@ -524,11 +517,11 @@ class TelegramAdapter:
             await self._reply(message.chat.id, refusal)
             return
         file = await deliver(document.get_file, "getFile")
-        if file is not None:
+        if file is not None and document.file_size is None:
             # The size decides before the download, and a size is optional in both the message and
             # getFile: a file of unknown size is not downloaded (Telegram lets bots fetch 20 MB).
-            size = document.file_size if document.file_size is not None else file.file_size
-            refusal = self.admin.refuse_upload(user_id, name, size if size is not None else -1)
+            size = file.file_size if file.file_size is not None else -1
+            refusal = self.admin.refuse_upload(user_id, name, size)
             if refusal is not None:
                 await self._reply(message.chat.id, refusal)
                 return

@@ -22,6 +22,7 @@ from adapters.bootstrap import App
 from adapters.reports.charts import render_charts
 from adapters.reports.export import csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
+from adapters.web.limits import client_address
 from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
@@ -391,7 +392,7 @@ def admin_router(app: App, token: str) -> APIRouter:
             return
         # Wrong or missing: counted per client address across workers; past the limit, refused
         # without a comparison for the rest of the minute (guessing costs a minute per few tries).
-        address = request.client.host if request.client else "-"
+        address = client_address(request)
         if not await app.limiter.allow("admin-auth-failures", address, ADMIN_FAILURES_PER_MINUTE, 60):
             raise HTTPException(
                 429, "too many wrong tokens from your address; wait a minute", {"Retry-After": "60"}

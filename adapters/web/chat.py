@@ -25,8 +25,8 @@ from adapters.bootstrap import App
 from adapters.logs import correlation_id, new_correlation_id
 from adapters.metrics import handle_observed
 from adapters.web import identity
-from adapters.web.limits import TokenBucket
-from bot.messages import Button, Incoming, Kind, Outgoing
+from adapters.web.limits import TokenBucket, client_address
+from bot.messages import Button, Incoming, Outgoing
 
 PLATFORM = "web"
 NOT_ISSUED = "respondent: not an id this server issued; POST /chat/respondent for one"
@@ -167,7 +167,7 @@ def chat_router(app: App) -> APIRouter:
         responses={429: {"description": "Too many new ids from this address within the hour."}},
     )
     async def new_respondent(request: Request) -> JSONResponse:
-        address = request.client.host if request.client else "-"
+        address = client_address(request)
         if not await app.limiter.allow(
             "respondent-ids", address, app.config.web.respondent_ids_per_hour, 3600
         ):
@@ -210,9 +210,9 @@ async def _converse(app: App, websocket: WebSocket, survey_id: str, respondent: 
             return
         frame = reply_frame(replies)
         await websocket.send_json(frame)
-        for shown in frame["messages"]:
-            if shown["kind"] == Kind.QUESTION.value and (shown["choices"] or shown["actions"]):
-                await app.engine.shown(PLATFORM, respondent, shown["question_id"], shown["id"])
+        for out, shown in zip(replies, frame["messages"], strict=True):
+            if out.live_question is not None:
+                await app.engine.shown(PLATFORM, respondent, out.live_question, shown["id"])
 
     web = app.config.web
     budget = TokenBucket(web.messages_per_minute, web.message_burst)

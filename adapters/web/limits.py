@@ -16,9 +16,15 @@ import time
 from typing import Protocol
 
 import redis.asyncio
+from fastapi import Request
 from redis.exceptions import RedisError
 
 log = logging.getLogger("surveybot.web.limits")
+
+
+def client_address(request: Request) -> str:
+    """The address a limit counts (the proxy's ``X-Forwarded-For`` where uvicorn trusts it)."""
+    return request.client.host if request.client else "-"
 
 
 class Limiter(Protocol):
