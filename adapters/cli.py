@@ -44,11 +44,10 @@ def _options(config: ConfigOption = None) -> None:
 
 
 def _config() -> Config:
-    from adapters.logs import configure_logging, keep_config_secrets, wants_json
+    from adapters.logs import setup_logging
 
     config = load_config(_State.config_path)
-    keep_config_secrets(config)
-    configure_logging(config.log_level, wants_json())
+    setup_logging(config)
     return config
 
 

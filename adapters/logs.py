@@ -114,6 +114,13 @@ class JsonFormatter(logging.Formatter):
 READABLE = "%(asctime)s %(levelname)-7s %(name)s [%(correlation_id)s] %(message)s"
 
 
+def setup_logging(config: Config) -> None:
+    """Logging as ``config`` says, with its secrets redacted: what every entry point (the CLI, each
+    uvicorn worker) calls, so that none logs a secret the others would hide."""
+    keep_config_secrets(config)
+    configure_logging(config.log_level, wants_json())
+
+
 def keep_config_secrets(config: Config) -> None:
     """Every secret of the configuration (what is derived from one, adapters keep themselves)."""
     secrets = [

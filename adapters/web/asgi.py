@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from adapters.config import Config, load_config
-from adapters.logs import configure_logging, wants_json
+from adapters.logs import setup_logging
 from adapters.runner import running
 
 TRY_AGAIN_LATER = 1013
@@ -61,5 +61,5 @@ class WorkerApp:
 def create() -> WorkerApp:
     """The factory uvicorn calls in each worker (``--factory``)."""
     config = load_config()
-    configure_logging(config.log_level, wants_json())
+    setup_logging(config)
     return WorkerApp(config)

@@ -260,3 +260,31 @@ async def test_guessing_the_admin_token_is_slowed_per_address_and_never_locks_th
         assert slowed.headers["retry-after"] == "60"
         admin = await client.get("/api/surveys", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert admin.status_code == 200, "the right token still works from the same address"
+
+
+def test_each_uvicorn_worker_redacts_the_configured_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Workers started by uvicorn --factory configured logging without registering the secrets, so only
+    the CLI process redacted the Slack tokens, the admin token and SURVEYBOT_SECRET."""
+    from adapters.web import asgi
+
+    secrets = {
+        "SLACK_BOT_TOKEN": "xoxb-worker-test-token-0123456789",
+        "SLACK_SIGNING_SECRET": "worker-signing-secret-0123456789",
+        "ADMIN_API_TOKEN": "worker-admin-token-0123456789abcdef",
+        "SURVEYBOT_SECRET": "worker-respondent-secret-0123456789",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SURVEYBOT_LOG_FORMAT", "text")
+    try:
+        asgi.create()
+        for value in secrets.values():
+            logging.getLogger("surveybot.web").warning("leaked %s here", value)
+        written = capsys.readouterr().err
+    finally:
+        configure_logging("WARNING", json=False)
+        logging.getLogger().handlers.clear()
+    assert written.count("[redacted]") == len(secrets)
+    assert not any(value in written for value in secrets.values())
