@@ -97,6 +97,8 @@ class InMemoryResponseStore(_Switch):
     def __init__(self) -> None:
         self._responses: dict[str, Response] = {}
         self._slots: dict[str, str] = {}
+        self._of: dict[str, list[str]] = {}
+        """Respondent key → ids of their responses: the index MongoDB serves these look-ups from."""
 
     async def create(self, response: Response) -> Response:
         self._check()
@@ -112,6 +114,7 @@ class InMemoryResponseStore(_Switch):
         if stored.id in self._responses or (slot is not None and slot in self._slots):
             raise DuplicateResponse(f"survey '{stored.survey_id}' already has a response of this respondent")
         self._responses[stored.id] = stored
+        self._of.setdefault(stored.respondent.key, []).append(stored.id)
         if slot is not None:
             self._slots[slot] = stored.id
         return stored
@@ -125,30 +128,21 @@ class InMemoryResponseStore(_Switch):
 
     async def find(self, survey_id: str, respondent_key: str) -> Response | None:
         self._check()
-        mine = [
-            r
-            for r in self._responses.values()
-            if r.survey_id == survey_id and r.respondent.key == respondent_key
-        ]
+        mine = [r for r in self._mine(respondent_key) if r.survey_id == survey_id]
         return max(mine, key=lambda r: (r.status is Status.IN_PROGRESS, r.updated_at), default=None)
 
     async def find_in_progress(self, respondent_key: str) -> Response | None:
         self._check()
-        open_ = [
-            r
-            for r in self._responses.values()
-            if r.respondent.key == respondent_key and r.status is Status.IN_PROGRESS
-        ]
+        open_ = [r for r in self._mine(respondent_key) if r.status is Status.IN_PROGRESS]
         return max(open_, key=lambda r: r.updated_at, default=None)
 
     async def find_by_update(self, respondent_key: str, update_id: str) -> Response | None:
         self._check()
-        mine = [
-            r
-            for r in self._responses.values()
-            if r.respondent.key == respondent_key and update_id in r.applied
-        ]
+        mine = [r for r in self._mine(respondent_key) if update_id in r.applied]
         return max(mine, key=lambda r: r.updated_at, default=None)
+
+    def _mine(self, respondent_key: str) -> list[Response]:
+        return [self._responses[i] for i in self._of.get(respondent_key, ())]
 
     def _current(self, response_id: str, revision: int, update_id: str | None = None) -> Response:
         response = self._responses.get(response_id)
