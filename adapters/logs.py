@@ -9,12 +9,13 @@ their query strings, and uvicorn's per-connection lines (client address, query s
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json as jsonlib
 import logging
 import os
 import re
+import secrets
 import sys
-import uuid
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
@@ -27,8 +28,22 @@ correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlatio
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "correlation_id"}
 
 
+_PROCESS_TAG = secrets.token_hex(4)
+_SEQUENCE = itertools.count(1)
+
+
+def _new_process_tag() -> None:
+    global _PROCESS_TAG, _SEQUENCE
+    _PROCESS_TAG, _SEQUENCE = secrets.token_hex(4), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process_tag)  # a forked worker gets a tag of its own
+
+
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """Unique across processes and restarts: a random tag per process and a counter (a uuid4 per
+    message cost a system call for randomness on every message)."""
+    return f"{_PROCESS_TAG}{next(_SEQUENCE):08x}"
 
 
 def wants_json(stream: IO[str] | None = None, environ: dict[str, str] | None = None) -> bool:

@@ -9,6 +9,7 @@ Adapters never look inside a value: they read a button's :class:`bot.messages.Ro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -21,7 +22,12 @@ _ROLE = {prefix: role for role, prefix in _PREFIX.items()}
 
 def survey_tag(survey: Survey) -> str:
     """A short mark of one survey version, carried in button values so that stale buttons are known."""
-    return hashlib.sha1(f"{survey.id}@{survey.version}".encode()).hexdigest()[:6]
+    return _tag(survey.id, survey.version)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tag(survey_id: str, version: int | None) -> str:
+    return hashlib.sha1(f"{survey_id}@{version}".encode()).hexdigest()[:6]
 
 
 @dataclass(frozen=True)

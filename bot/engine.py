@@ -23,7 +23,17 @@ from bot.flow import current_question, may_end_after, next_question
 from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
 from bot.ports import ResponseStore, SessionStore
-from bot.responses import Answer, AnswerValue, Respondent, Response, Session, Status, Ticks, respondent_key
+from bot.responses import (
+    Answer,
+    AnswerValue,
+    Respondent,
+    Response,
+    Session,
+    Status,
+    Ticks,
+    Turn,
+    respondent_key,
+)
 from bot.states import Input, Outcome, Standing, State, SurveyStanding, outcome
 from bot.survey import BUTTON_TYPES, Question, QuestionType, Survey
 
@@ -114,29 +124,31 @@ class Engine:
         then be delivered again.
         """
         key = msg.key
-        deadline = asyncio.get_running_loop().time() + self._deadline
+        turn: Turn | None = None
+        ctx: _Context | None = None
         try:
-            async with asyncio.timeout_at(deadline):
+            # One deadline for taking the turn and handling the message (one timer, not two).
+            async with asyncio.timeout(self._deadline):
                 turn = await self._sessions.begin(key, msg.update_id)
-        except (StorageUnavailable, TimeoutError) as exc:
-            return self._failed(msg, exc, writing=False)
-        if turn.duplicate:
-            # Handled to the end, replies included, by some process: a platform's retry gets nothing.
-            log.info("a duplicate %s update was ignored", key.platform)  # update ids may name the person
-            return []
-        ctx = _Context(msg, turn.session, prompt=turn.session.question_id if turn.session else None)
-        try:
-            async with asyncio.timeout_at(deadline):
+                if turn.duplicate:
+                    # Handled to the end, replies included, by some process: a platform's retry gets
+                    # nothing. (Update ids may name the person: not logged.)
+                    log.info("a duplicate %s update was ignored", key.platform)
+                    return []
+                ctx = _Context(msg, turn.session, prompt=turn.session.question_id if turn.session else None)
                 if turn.session is not None:
                     ctx.ttl = await self._ttl_of(turn.session)
                 await self._run(ctx)
                 await self._settle_live(ctx, turn.session)
         except (StorageUnavailable, TimeoutError) as exc:
+            if turn is None or ctx is None:
+                return self._failed(msg, exc, writing=False)
             await self._sessions.abort(key, turn)
             unsent = isinstance(exc, StorageUnavailable) and not exc.sent
             return self._failed(msg, exc, writing=ctx.writing and not unsent)
         except BaseException:
-            await self._sessions.abort(key, turn)
+            if turn is not None and not turn.duplicate:
+                await self._sessions.abort(key, turn)
             raise
         try:
             async with asyncio.timeout(self._deadline):
