@@ -149,6 +149,7 @@ lint: install
 	$(BIN)/ruff format --check . || status=1; \
 	$(BIN)/mypy || status=1; \
 	$(BIN)/mypy --strict --explicit-package-bases tests || status=1; \
+	MYPYPATH=bench $(BIN)/mypy --strict --explicit-package-bases bench || status=1; \
 	exit $$status
 
 bench: install

@@ -24,9 +24,11 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pymongo
 from pymongo import monitoring
+from pymongo.collection import Collection
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -68,7 +70,7 @@ monitoring.register(OPERATIONS)
 def seeds(count: int, start: int) -> Iterator[Response]:
     now = datetime.now(UTC)
     for index in range(start, start + count):
-        answers = {q: Answer(v, now) for q, v in zip(("flavour", "stars"), ("chocolate", 4), strict=True)}
+        answers = {"flavour": Answer("chocolate", now), "stars": Answer(4, now)}
         yield Response(
             id=secrets.token_hex(12),
             survey_id="five",
@@ -185,8 +187,9 @@ async def main() -> None:
             # The embedded server keeps a registry of retryable writes (up to 10,000) and sorts it on
             # each one: a long-running bot has filled it. Fill it first, with retryable writes.
             started = time.perf_counter()
+            client: pymongo.MongoClient[dict[str, Any]]
             with pymongo.MongoClient(services.mongodb_uri, retryWrites=True) as client:
-                scratch = client.get_default_database().scratch
+                scratch: Collection[dict[str, Any]] = client.get_default_database().scratch
                 scratch.insert_one({"_id": "w", "n": 0})
                 for _ in range(args.retry_warmup):
                     scratch.update_one({"_id": "w"}, {"$inc": {"n": 1}})

@@ -21,7 +21,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -87,7 +87,7 @@ class LoopLag:
 
 
 def post_streamed(url: str) -> str:
-    def body():  # type: ignore[no-untyped-def]
+    def body() -> Iterator[bytes]:
         for _ in range(300 * 16):
             yield b"x" * (64 * 1024)
 
@@ -165,11 +165,16 @@ async def main() -> None:
     server = WebServer(server_config)
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     await server.accepting.wait()
+
+    def idle() -> str:
+        time.sleep(2)
+        return "-"
+
     lag, process = LoopLag(), psutil.Process()
     lag.start()
 
     attacks: list[tuple[str, Callable[[], str]]] = [
-        ("idle, 2 s", lambda: time.sleep(2) or "-"),
+        ("idle, 2 s", idle),
         ("300 MB streamed to /slack/events, unsigned", lambda: post_streamed(f"{url}/slack/events")),
         ("300 MB declared to /slack/events", lambda: post_declared(url)),
         ("ReDoS survey uploaded (([A-Za-z]+ ?)*)", lambda: upload(url, REDOS)),
