@@ -2,13 +2,13 @@
 and real Redis (issue 11); what each kind of message costs in MongoDB operations; and retryable writes
 on against off. Printed as figures and ratios measured in this one run, never asserted.
 
-    .venv/bin/python bench/growth.py [--sizes 100,10000,100000] [--respondents 40] [--rounds 3]
+    .venv/bin/python bench/growth.py [--sizes 100,10000,100000] [--respondents 40] [--rounds 5]
 
-For each size, the responses collection is bulk-seeded through the store (MongoResponseStore.create_many)
-up to that many completed responses of the survey, then ``respondents`` people take the five-question
-survey through the engine (10 at a time) and every answer's latency is kept: p50 and p99 per size, and
-their ratio to the smallest size. Retryable writes are compared at the largest size, the two settings
-back to back in each round.
+For each size, a database of its own is bulk-seeded through the store (MongoResponseStore.create_many)
+with that many completed responses of the survey. Then, in each round, ``respondents`` people take the
+five-question survey through the engine (10 at a time) at every size in turn, and every answer's latency
+is kept: p50 and p99 per size, and the median (and range) of the rounds' p50 ratio to the smallest size.
+Retryable writes are compared at the largest size, the two settings back to back in each round.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100,10000,100000")
     parser.add_argument("--respondents", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--retry-warmup", type=int, default=10_000)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -146,9 +146,9 @@ async def main() -> None:
         state = Path(services.var_dir) / "bench-state"
         state.mkdir(exist_ok=True)
 
-        async def opened(retry: bool) -> App:
+        async def opened(retry: bool, database: str = "growth") -> App:
             environ = {
-                "MONGODB_URI": services.mongodb_uri,
+                "MONGODB_URI": f"{services.mongodb_uri.rsplit('/', 1)[0]}/{database}",
                 "REDIS_URL": services.redis_url,
                 "SURVEYBOT_SECRET": "b",
             }
@@ -158,31 +158,47 @@ async def main() -> None:
             )
             return await open_app(config, state, alias=f"growth-{retry}-{uuid.uuid4().hex[:6]}")
 
-        app = await opened(False)
-        await publish(app.surveys, load_text(SURVEY, "five.yaml"))
-        assert isinstance(app.responses, MongoResponseStore)
-        stored = 0
-        table: list[tuple[int, float, float, float]] = []
-        heading = ("stored", "seeded in", "answers", "p50 ms", "p99 ms", "p50 / p50 at first")
-        print("{:>8} {:>10} {:>8} {:>8} {:>8} {:>18}".format(*heading))
+        # One database per size, seeded first; then the sizes are measured in turn, round after round,
+        # so that a shared machine's drifting load falls on every size alike.
+        apps: dict[int, App] = {}
+        seeded: dict[int, float] = {}
         for size in sizes:
+            app = apps[size] = await opened(False, f"growth{size}")
+            await publish(app.surveys, load_text(SURVEY, "five.yaml"))
+            assert isinstance(app.responses, MongoResponseStore)
             started = time.perf_counter()
-            stored += await app.responses.create_many(seeds(size - stored, stored))
-            seeded = time.perf_counter() - started
+            await app.responses.create_many(seeds(size, 0))
+            seeded[size] = time.perf_counter() - started
             await answers_at(app, 10)  # warm the caches at this size
-            latencies = await answers_at(app, args.respondents)
-            p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
-            table.append((size, seeded, p50, p99))
-            growth = p50 / table[0][2]
-            print(f"{size:>8} {seeded:>9.1f}s {len(latencies):>8} {p50:>8.2f} {p99:>8.2f} {growth:>18.2f}")
+        latencies: dict[int, list[float]] = {size: [] for size in sizes}
+        growth: dict[int, list[float]] = {size: [] for size in sizes}
+        for _ in range(args.rounds):
+            p50s = {}
+            for size in sizes:
+                measured = await answers_at(apps[size], args.respondents)
+                latencies[size] += measured
+                p50s[size] = pct(measured, 0.5)
+            for size in sizes:
+                growth[size].append(p50s[size] / p50s[sizes[0]])
+        heading = ("stored", "seeded in", "answers", "p50 ms", "p99 ms", f"p50 / p50 at {sizes[0]}")
+        print(f"{args.rounds} rounds, sizes measured in turn; the ratio is the median of the rounds' (range)")
+        print("{:>8} {:>10} {:>8} {:>8} {:>8}   {}".format(*heading))
+        for size in sizes:
+            p50, p99, ratios = pct(latencies[size], 0.5), pct(latencies[size], 0.99), growth[size]
+            spread = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            figures = f"{len(latencies[size]):>8} {p50:>8.2f} {p99:>8.2f}"
+            print(f"{size:>8} {seeded[size]:>9.1f}s {figures}   {spread}")
 
+        app = apps[sizes[-1]]
+        stored = sizes[-1]
         print("\nMongoDB operations per message (one respondent, the growth survey)")
         for kind, seen in (await operations_per_message(app)).items():
             writes = seen["update"] + seen["insert"]
             parts = ", ".join(f"{name} {count}" for name, count in sorted(seen.items()))
             print(f"  {kind:<24} {sum(seen.values())} ({parts}); writes {writes}")
 
-        await app.aclose()
+        for other in apps.values():
+            await other.aclose()
         if args.retry_warmup:
             # The embedded server keeps a registry of retryable writes (up to 10,000) and sorts it on
             # each one: a long-running bot has filled it. Fill it first, with retryable writes.
@@ -199,7 +215,7 @@ async def main() -> None:
         for round_ in range(args.rounds):
             p50s = {}
             for retry in (False, True):
-                run_app = await opened(retry)
+                run_app = await opened(retry, f"growth{stored}")
                 await answers_at(run_app, 5)
                 p50s[retry] = pct(await answers_at(run_app, args.respondents), 0.5)
                 await run_app.aclose()
