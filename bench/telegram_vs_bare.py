@@ -306,6 +306,82 @@ async def store_ceiling(app: App, users: int) -> float:
     return answered / (time.perf_counter() - started)
 
 
+async def where_time_goes(users: int, redis_app: Callable[[], Awaitable[App]]) -> None:
+    """What an update costs us beyond the bare bot, split: the engine (timed where it runs, among the
+    other coroutines), our adapter around it, and, with Redis, the client's own CPU per Redis call times
+    the calls an update makes. The last is a floor no engine change removes."""
+    rounds: list[tuple[float, float, float, float, float]] = []
+    for _ in range(3):
+        bare = bare_application(FakeBotApi())
+        await bare.initialize()
+        await drive(bare, WARM_UP, run_id())
+        bare_s, bare_lat = await drive(bare, users * SLICES, run_id())
+        await bare.shutdown()
+        row = [bare_s / len(bare_lat)]
+        for make in (memory_app, redis_app):
+            app = await make()
+            spent = [0.0]
+            handle = app.engine.handle
+
+            async def timed(msg: Any, handle: Any = handle, spent: list[float] = spent) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await handle(msg)
+                finally:
+                    spent[0] += time.perf_counter() - started
+
+            app.engine.handle = timed  # type: ignore[method-assign]
+            application = await ours(app)
+            await drive(application, WARM_UP, run_id())
+            spent[0] = 0.0
+            our_s, our_lat = await drive(application, users * SLICES, run_id())
+            row += [our_s / len(our_lat), spent[0] / len(our_lat)]
+            await application.shutdown()
+            await app.aclose()
+        rounds.append((row[0], row[1], row[2], row[3], row[4]))
+    bare, mem, mem_engine, red, _ = (statistics.median(column) for column in zip(*rounds, strict=True))
+    app = await redis_app()
+    assert isinstance(app.sessions, RedisSessionStore)
+    calls, cpu = await redis_per_update(app, users)
+    await app.aclose()
+    ms, ceiling = 1000, bare / (bare + calls * cpu)
+    print(
+        f"\nWhere an update's time goes (median of 3 runs of {users * SLICES} users, ms per update):\n"
+        f"  bare bot {bare * ms:.3f}; ours in memory {mem * ms:.3f}: the engine {mem_engine * ms:.3f} "
+        f"(timed in place), our adapter {(mem - mem_engine - bare) * ms:.3f} beyond the bare bot's work\n"
+        f"  ours with Redis {red * ms:.3f}: {calls:.2f} Redis calls per update x {cpu * ms:.3f} ms of client "
+        f"CPU each = {calls * cpu * ms:.3f} ms,\n"
+        f"  so with Redis even a free engine and adapter would reach at most {ceiling:.2f}x the bare bot"
+    )
+
+
+async def redis_per_update(app: App, users: int) -> tuple[float, float]:
+    """(Redis commands per update on our bot, client CPU seconds per command alone in a loop)."""
+    sessions = app.sessions
+    assert isinstance(sessions, RedisSessionStore)
+    client = sessions.client
+    commands = [0]
+    execute: Any = client.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        commands[0] += 1
+        return await execute(*args, **options)
+
+    client.execute_command = counted  # type: ignore[method-assign]
+    application = await ours(app)
+    await drive(application, WARM_UP, run_id())
+    commands[0] = 0
+    _, latencies = await drive(application, users, run_id())
+    await application.shutdown()
+    client.execute_command = execute  # type: ignore[method-assign]
+    script = client.register_script("return redis.call('GET', KEYS[1])")
+    await script(keys=["bench:none"])
+    started = time.process_time()
+    for _ in range(3000):
+        await script(keys=["bench:none"])
+    return commands[0] / len(latencies), (time.process_time() - started) / 3000
+
+
 _RUN = count()
 
 
@@ -397,6 +473,8 @@ async def main() -> None:
                     f"(range {min(ceilings):.2f}-{max(ceilings):.2f})"
                 )
             print("\n".join(lines))
+
+        await where_time_goes(args.users, redis_app)
 
         if args.profile:
             app = await memory_app()
