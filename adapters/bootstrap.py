@@ -12,9 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from adapters.config import Config, respondent_secret
+from adapters.stores.memory import InMemoryDeliveryStore
 from adapters.web.identity import web_key
 from adapters.web.limits import Limiter, MemoryLimiter, RedisLimiter
+from adapters.webhooks import DeliveryStore, Policy, Webhooks, webhook_key
 from bot.catalog import SurveyCache
 from bot.engine import Engine
 from bot.messages import ConversationKey
@@ -40,6 +44,23 @@ class App:
     """Signs the web chat's respondent ids (derived from SURVEYBOT_SECRET by :func:`open_app`)."""
     limiter: Limiter = field(default_factory=MemoryLimiter)
     """Rate limits of the web edge (Redis-backed, across workers, by :func:`open_app`)."""
+    deliveries: DeliveryStore = field(default_factory=InMemoryDeliveryStore)
+    """Webhook deliveries (MongoDB, by :func:`open_app`)."""
+    webhook_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """Derives each webhook endpoint's signing secret (from SURVEYBOT_SECRET, by :func:`open_app`)."""
+
+    def webhooks(self, client: httpx.AsyncClient | None = None) -> Webhooks:
+        """The webhook relay and deliverer on these stores, as configured."""
+        settings = self.config.webhooks
+        policy = Policy(
+            timeout_s=settings.timeout_seconds,
+            lease_s=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            backoff_s=settings.backoff_seconds,
+            max_backoff_s=settings.max_backoff_seconds,
+            allow_private_targets=settings.allow_private_targets,
+        )
+        return Webhooks(self.responses, self.cache, self.deliveries, self.webhook_key, policy, client)
 
     @contextlib.asynccontextmanager
     async def once(self, platform: str, user_id: str, update_id: str | None) -> AsyncIterator[bool]:
@@ -74,6 +95,7 @@ class App:
 async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "default") -> App:
     """Connect to MongoDB and Redis as configured and build the engine on them."""
     from adapters.metrics import record_event
+    from adapters.stores.deliveries import MongoDeliveryStore
     from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.stores.redis_store import RedisSessionStore, key_secret, redis_from_url
 
@@ -95,6 +117,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     )
     surveys = MongoSurveyStore(alias, executor)
     responses = MongoResponseStore(alias, executor)
+    deliveries = MongoDeliveryStore(alias, executor)
     deadline = config.engine.message_deadline
     secret = respondent_secret(config, state_dir)
     keys = key_secret(secret)  # names Redis keys (sessions, rate limits) without platform ids
@@ -108,6 +131,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     try:
         await surveys.ensure_indexes()
         await responses.ensure_indexes()
+        await deliveries.ensure_indexes()
     except BaseException:
         await sessions.aclose()
         await close_mongo()
@@ -133,4 +157,6 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         probes,
         web_key=web_key(secret),
         limiter=RedisLimiter(sessions.client, keys),
+        deliveries=deliveries,
+        webhook_key=webhook_key(secret),
     )

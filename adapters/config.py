@@ -87,6 +87,31 @@ class SlackSettings(_Section):
     signing_secret: SecretStr | None = None
 
 
+class WebhookSettings(_Section):
+    """How survey webhooks are delivered (docs/webhooks.md)."""
+
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+    """One POST's time to answer."""
+    lease_seconds: float = Field(60.0, gt=0)
+    """How long a worker holds a delivery it attempts; another worker sends it again after that (the
+    first presumably died). Keep it well above ``timeout_seconds``."""
+    max_attempts: int = Field(15, ge=1, le=100)
+    backoff_seconds: float = Field(10.0, gt=0)
+    """The wait after the first failed attempt; it doubles with each one, up to ``max_backoff_seconds``."""
+    max_backoff_seconds: float = Field(3600.0, gt=0)
+    allow_private_targets: bool = False
+    """Allow endpoints on private, loopback or link-local addresses (development, tests). Off: a survey
+    file cannot make the bot call into its own network."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> WebhookSettings:
+        if self.lease_seconds <= self.timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must be above timeout_seconds ({self.timeout_seconds})"
+            )
+        return self
+
+
 class Config(_Section):
     mongodb: MongoSettings = MongoSettings()
     redis: RedisSettings = RedisSettings()
@@ -97,6 +122,7 @@ class Config(_Section):
     web: WebSettings = WebSettings()
     telegram: TelegramSettings = TelegramSettings()
     slack: SlackSettings = SlackSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     admin_api_token: SecretStr | None = None
     respondent_secret: SecretStr | None = None
@@ -142,6 +168,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
     "ADMIN_API_TOKEN": ("admin_api_token",),
     "SURVEYBOT_SECRET": ("respondent_secret",),
+    "WEBHOOKS_ALLOW_PRIVATE_TARGETS": ("webhooks", "allow_private_targets"),
 }
 """Environment variable → config key it overrides."""
 

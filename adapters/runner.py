@@ -50,6 +50,9 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
 
     app = await open_app(config)
     started: list[Platform] = []
+    # Every process relays and delivers webhooks; deliveries are claimed one worker at a time.
+    webhooks, stop_webhooks = app.webhooks(), asyncio.Event()
+    delivering = asyncio.create_task(webhooks.run(stop_webhooks))
     try:
         platforms = configured_platforms(app)
         web = create_web_app(app, platforms)
@@ -63,6 +66,13 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
         for platform in reversed(started):
             if platform.stop is not None:
                 await platform.stop()
+        stop_webhooks.set()
+        try:
+            # An attempt under way finishes (or its lease lapses and another worker sends it).
+            await asyncio.wait_for(delivering, config.webhooks.timeout_seconds + 1)
+        except TimeoutError:
+            log.warning("webhook deliveries under way were left to their leases")
+        await webhooks.aclose()
         await app.aclose()
 
 

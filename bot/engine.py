@@ -35,7 +35,7 @@ from bot.responses import (
     respondent_key,
 )
 from bot.states import Input, Outcome, Standing, State, SurveyStanding, outcome
-from bot.survey import BUTTON_TYPES, Question, QuestionType, Survey
+from bot.survey import BUTTON_TYPES, COMPLETED, STARTED, Question, QuestionType, Survey
 
 log = logging.getLogger("surveybot.engine")
 
@@ -548,7 +548,13 @@ class Engine:
         if next_question(survey, question.id, {q: a.value for q, a in kept.items()}) is not None:
             return None
         complete = self._responses.complete(
-            before.id, before.revision, kept, self._clock(), last=question.id, update_id=ctx.msg.update_id
+            before.id,
+            before.revision,
+            kept,
+            self._clock(),
+            last=question.id,
+            update_id=ctx.msg.update_id,
+            events=_raised(survey, COMPLETED),
         )
         try:
             return await self._write(ctx, complete)
@@ -593,9 +599,10 @@ class Engine:
         ctx.session = None
         ctx.values = response.values()
         try:
-            await self._write(
-                ctx, self._responses.complete(response.id, response.revision, kept, self._clock())
+            complete = self._responses.complete(
+                response.id, response.revision, kept, self._clock(), events=_raised(survey, COMPLETED)
             )
+            await self._write(ctx, complete)
         except DuplicateResponse:
             ctx.say(texts.ALREADY_COMPLETED.format(title=survey.title))
             return
@@ -721,6 +728,7 @@ class Engine:
                 updated_at=now,
                 one_per_user=survey.settings.one_response_per_user,
                 applied=(msg.update_id,) if msg.update_id is not None else (),
+                outbox=_raised(survey, STARTED),
             )
         )
         log.info("response started: survey %s version %s on %s", survey.id, survey.version, msg.platform)
@@ -851,3 +859,8 @@ def _button_value(question: Question, index: int | None) -> AnswerValue:
         low, high = answers.rating_bounds(question)
         return low + index if low + index <= high else None
     return None
+
+
+def _raised(survey: Survey, event: str) -> tuple[str, ...]:
+    """``(event,)`` when the survey's webhooks are told of it: what a write puts in the outbox."""
+    return (event,) if survey.settings.wants(event) else ()

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from yaml.reader import ReaderError
@@ -24,7 +25,7 @@ from bot import placeholders
 from bot.errors import DefinitionError, ExpressionError, Problem
 from bot.expressions import MAX_DEPTH, Expression, parse
 from bot.patterns import pattern_problem
-from bot.survey import END, Choice, Question, QuestionType, Rule, Settings, Survey
+from bot.survey import COMPLETED, END, EVENTS, Choice, Question, QuestionType, Rule, Settings, Survey, Webhook
 
 log = logging.getLogger("surveybot.loader")
 
@@ -425,6 +426,30 @@ class _Fields:
                 self.problem(entry.key_line, f"unknown field '{key}'{where}")
 
 
+def _webhook_url(fields: _Fields, url: str, line: int) -> bool:
+    """Whether ``url`` may receive a survey's webhooks; reports why not."""
+    if len(url) > MAX_URL_LENGTH:
+        fields.problem(line, f"a webhook url must be at most {MAX_URL_LENGTH} characters")
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        fields.problem(line, f"the webhook url {url!r} cannot be read")
+        return False
+    if parts.scheme not in ("https", "http") or not host:
+        fields.problem(line, f"a webhook url must be https://HOST/…, not {url!r}")
+        return False
+    if parts.scheme == "http" and host not in _LOCAL_HOSTS:
+        fields.problem(line, "a webhook url must use https (http only to localhost, for trying it out)")
+        return False
+    if parts.username is not None or parts.password is not None:
+        fields.problem(line, "a webhook url must not hold a user name or password (it would be logged)")
+        return False
+    return True
+
+
 # --- The survey -------------------------------------------------------------------------------------
 
 _SURVEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -436,8 +461,12 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _TOP_FIELDS = frozenset({"id", "title", "version", "settings", "welcome", "goodbye", "questions"})
 _SETTINGS_FIELDS = frozenset(
-    {"one_response_per_user", "allow_back", "anonymous", "session_ttl", "max_responses"}
+    {"one_response_per_user", "allow_back", "anonymous", "session_ttl", "max_responses", "webhooks"}
 )
+_WEBHOOK_FIELDS = frozenset({"url", "events"})
+MAX_WEBHOOKS = 5
+MAX_URL_LENGTH = 2000
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _COMMON_FIELDS = frozenset({"id", "type", "text", "required", "show_if", "next", "reply", "error"})
 _TYPE_FIELDS: dict[QuestionType, frozenset[str]] = {
     QuestionType.TEXT: frozenset({"min_length", "max_length", "pattern"}),
@@ -548,13 +577,61 @@ class _SurveyReader:
         anonymous = fields.boolean("anonymous")
         session_ttl = self._duration(fields, "session_ttl")
         max_responses = fields.integer("max_responses", minimum=1, maximum=MAX_RESPONSES)
+        webhooks = self._webhooks(fields)
         return Settings(
             one_response_per_user=defaults.one_response_per_user if one_response is None else one_response,
             allow_back=defaults.allow_back if allow_back is None else allow_back,
             anonymous=defaults.anonymous if anonymous is None else anonymous,
             session_ttl=defaults.session_ttl if session_ttl is None else session_ttl,
             max_responses=max_responses,
+            webhooks=webhooks,
         )
+
+    def _webhooks(self, settings: _Fields) -> tuple[Webhook, ...]:
+        """``settings.webhooks``: a list of ``{url, events}``; an https URL (http only to this machine,
+        for trying it out), events among :data:`bot.survey.EVENTS` (``response.completed`` when left out)."""
+        node = settings.list("webhooks")
+        if node is None:
+            return ()
+        if len(node.items) > MAX_WEBHOOKS:
+            settings.problem(node.line, f"at most {MAX_WEBHOOKS} webhooks, not {len(node.items)}")
+            return ()
+        hooks: list[Webhook] = []
+        lines: dict[str, int] = {}
+        for item in node.items:
+            if not isinstance(item, _Map):
+                settings.problem(item.line, f"a webhook must be a mapping with a url, not {_describe(item)}")
+                continue
+            fields = _Fields(self._report, item)
+            fields.check_unknown(_WEBHOOK_FIELDS, " in a webhook")
+            url = fields.string("url", required=True)
+            events = self._webhook_events(fields)
+            if url is None or events is None or not _webhook_url(fields, url, fields.line("url")):
+                continue
+            if url in lines:
+                fields.problem(item.line, f"duplicate webhook url (first used at line {lines[url]})")
+                continue
+            lines[url] = item.line
+            hooks.append(Webhook(url, events))
+        return tuple(hooks)
+
+    @staticmethod
+    def _webhook_events(fields: _Fields) -> frozenset[str] | None:
+        node = fields.list("events")
+        if node is None:
+            return None if fields.has("events") else frozenset({COMPLETED})
+        events: set[str] = set()
+        for item in node.items:
+            value = item.value if isinstance(item, _Scalar) else None
+            if value not in EVENTS:
+                known = ", ".join(EVENTS)
+                fields.problem(item.line, f"unknown webhook event {_describe(item)}; known: {known}")
+                return None
+            events.add(str(value))
+        if not events:
+            fields.problem(node.line, "'events' must name at least one event")
+            return None
+        return frozenset(events)
 
     @staticmethod
     def _duration(fields: _Fields, key: str) -> int | None:

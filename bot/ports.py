@@ -6,6 +6,7 @@ Every method may raise :class:`bot.errors.StorageUnavailable` when its store can
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
@@ -110,10 +111,12 @@ class ResponseStore(Protocol):
         completed_at: datetime,
         last: str | None = None,
         update_id: str | None = None,
+        events: tuple[str, ...] = (),
     ) -> Response:
         """Mark the response completed, keeping only ``answers``. With ``last``, that question joins the
         path in the same write (the answer that finishes the survey is in ``answers``, or it was
         skipped), and ``update_id`` is applied like :meth:`record`'s: one write for the last answer.
+        ``events`` join the response's :attr:`~Response.outbox` in that same write.
 
         Raises :class:`bot.errors.StaleResponse` unless in progress at ``revision``, and
         :class:`bot.errors.DuplicateResponse` when ``one_per_user`` and the respondent completed this
@@ -131,6 +134,13 @@ class ResponseStore(Protocol):
         self, survey_id: str, status: Status | None = None, since: datetime | None = None
     ) -> list[Response]:
         """Responses to a survey, oldest first."""
+
+    async def with_events(self, limit: int) -> builtins.list[Response]:
+        """Up to ``limit`` responses whose :attr:`~Response.outbox` holds events (served by an index)."""
+
+    async def clear_events(self, response_id: str, events: tuple[str, ...]) -> None:
+        """Take ``events`` out of the response's outbox, once they were handed over. Changes nothing else:
+        not the revision, so that no conversation's write is refused for it."""
 
 
 class SessionStore(Protocol):

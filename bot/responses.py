@@ -84,6 +84,10 @@ class Response:
     """The choices ticked so far on the multi-choice question being asked, not yet submitted."""
     paused: bool = False
     """The respondent said ``stop``: typed text is not taken as an answer until ``start``."""
+    outbox: tuple[str, ...] = ()
+    """Events (:data:`bot.survey.EVENTS`) raised by the writes that made the response what it is, for the
+    survey's webhooks, and not yet handed over to them: written in the same operation as the change
+    that raised them, so none is lost between the two."""
 
     def answers_on_path(self) -> dict[str, Answer]:
         """The answers of the questions on the path, in path order: what a completed response keeps

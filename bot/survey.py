@@ -91,15 +91,35 @@ class Question:
         return None
 
 
+STARTED = "response.started"
+COMPLETED = "response.completed"
+EVENTS = (STARTED, COMPLETED)
+"""What a webhook can be told of (an extension of the format)."""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An HTTPS endpoint told of a survey's responses (``settings.webhooks``, an extension of the
+    format): ``events`` is a subset of :data:`EVENTS`."""
+
+    url: str
+    events: frozenset[str] = frozenset({COMPLETED})
+
+
 @dataclass(frozen=True)
 class Settings:
     one_response_per_user: bool = True
     allow_back: bool = True
     anonymous: bool = False
     session_ttl: int = 24 * 3600
+    """Seconds of idle time after which the conversation state is dropped."""
     max_responses: int | None = None
     """Once this many responses are completed, nobody new may start (an extension of the format)."""
-    """Seconds of idle time after which the conversation state is dropped."""
+    webhooks: tuple[Webhook, ...] = ()
+
+    def wants(self, event: str) -> bool:
+        """Whether some webhook of the survey is told of ``event``."""
+        return any(event in hook.events for hook in self.webhooks)
 
 
 @dataclass(frozen=True)

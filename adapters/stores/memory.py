@@ -13,10 +13,11 @@ import builtins
 import dataclasses
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.webhooks import Delivery, DeliveryStatus
 from bot.errors import (
     DuplicateResponse,
     NotFound,
@@ -227,6 +228,7 @@ class InMemoryResponseStore(_Switch):
         completed_at: datetime,
         last: str | None = None,
         update_id: str | None = None,
+        events: tuple[str, ...] = (),
     ) -> Response:
         self._check()
         old = self._current(response_id, revision, update_id)
@@ -240,6 +242,7 @@ class InMemoryResponseStore(_Switch):
             updated_at=stored_time(completed_at),
             ticks=None,
             paused=False,
+            outbox=(*old.outbox, *(e for e in events if e not in old.outbox)),
         )
 
     async def completed_at_least(self, survey_id: str, n: int) -> bool:
@@ -266,6 +269,17 @@ class InMemoryResponseStore(_Switch):
                 and (since is None or r.started_at >= stored_time(since))
             ),
             key=lambda r: (r.started_at, r.id),
+        )
+
+    async def with_events(self, limit: int) -> builtins.list[Response]:
+        self._check()
+        return [r for r in self._responses.values() if r.outbox][:limit]
+
+    async def clear_events(self, response_id: str, events: tuple[str, ...]) -> None:
+        self._check()
+        old = self._responses[response_id]
+        self._responses[response_id] = dataclasses.replace(
+            old, outbox=tuple(e for e in old.outbox if e not in events)
         )
 
 
@@ -363,3 +377,76 @@ class InMemorySessionStore(_Switch):
         if turn.duplicate:
             return
         self._release(key, turn)
+
+
+class InMemoryDeliveryStore(_Switch):
+    def __init__(self) -> None:
+        self.stored: dict[str, Delivery] = {}
+
+    async def add(self, deliveries: Sequence[Delivery]) -> None:
+        self._check()
+        for delivery in deliveries:
+            self.stored.setdefault(delivery.id, _at_ms(delivery))
+
+    async def claim(self, now: datetime, lease_until: datetime, owner: str, limit: int) -> list[Delivery]:
+        self._check()
+        due = sorted(
+            (d for d in self.stored.values() if d.status is DeliveryStatus.PENDING and d.next_at <= now),
+            key=lambda d: d.next_at,
+        )[:limit]
+        won = []
+        for delivery in due:
+            mine = _at_ms(_with(delivery, next_at=lease_until, owner=owner))
+            self.stored[delivery.id] = mine
+            won.append(mine)
+        return won
+
+    async def settle(self, delivery: Delivery) -> bool:
+        self._check()
+        held = self.stored.get(delivery.id)
+        if held is None or held.owner != delivery.owner or held.status is not DeliveryStatus.PENDING:
+            return False
+        self.stored[delivery.id] = _at_ms(delivery)
+        return True
+
+    async def list(
+        self, status: DeliveryStatus | None = None, survey_id: str | None = None, limit: int = 100
+    ) -> builtins.list[Delivery]:
+        self._check()
+        chosen = [
+            d
+            for d in self.stored.values()
+            if (status is None or d.status is status) and (survey_id is None or d.survey_id == survey_id)
+        ]
+        return sorted(chosen, key=lambda d: d.created_at, reverse=True)[:limit]
+
+    async def retry(self, delivery_id: str, now: datetime) -> bool:
+        self._check()
+        held = self.stored.get(delivery_id)
+        if held is None or held.status is not DeliveryStatus.FAILED:
+            return False
+        self.stored[delivery_id] = _at_ms(
+            _with(held, status=DeliveryStatus.PENDING, next_at=now, attempts=0, owner=None)
+        )
+        return True
+
+    async def counts(self) -> dict[DeliveryStatus, int]:
+        self._check()
+        counts = dict.fromkeys(DeliveryStatus, 0)
+        for delivery in self.stored.values():
+            counts[delivery.status] += 1
+        return counts
+
+
+def _with(delivery: Delivery, **changes: Any) -> Delivery:
+    return dataclasses.replace(delivery, **changes)
+
+
+def _at_ms(delivery: Delivery) -> Delivery:
+    """Times at MongoDB's millisecond precision, as the Mongo store returns them."""
+    return _with(
+        delivery,
+        created_at=stored_time(delivery.created_at),
+        next_at=stored_time(delivery.next_at),
+        delivered_at=stored_time(delivery.delivered_at) if delivery.delivered_at else None,
+    )

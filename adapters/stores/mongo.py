@@ -50,7 +50,7 @@ from bot.responses import (
     response_slot,
     stored_time,
 )
-from bot.survey import Survey
+from bot.survey import EVENTS, Survey
 
 log = logging.getLogger("surveybot.mongo")
 
@@ -106,6 +106,8 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
     applied = fields.ListField(fields.StringField())
     ticks = fields.DictField()
     paused = fields.BooleanField(default=False)
+    outbox = fields.ListField(fields.StringField(), default=None)
+    """Absent when empty, so that its sparse index holds only the responses with events to hand over."""
 
     meta: ClassVar[dict[str, Any]] = {
         "collection": "responses",
@@ -118,6 +120,7 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
             {"fields": ["respondent.key", "status", "-updated_at"]},  # find_in_progress
             {"fields": ["respondent.key", "survey_id", "-status", "-updated_at"]},  # find (/start)
             {"fields": ["respondent.key", "applied"]},  # find_by_update (a message without a session)
+            {"fields": ["outbox"], "sparse": True},  # with_events (the webhook relay)
             {"fields": ["survey_id", "status", "started_at"]},  # results, exports, the cap
         ],
     }
@@ -200,6 +203,7 @@ def _response(raw: Document) -> Response:
         applied=tuple(raw.get("applied") or ()),
         ticks=_ticks(raw.get("ticks")),
         paused=bool(raw.get("paused", False)),
+        outbox=tuple(raw.get("outbox") or ()),
     )
 
 
@@ -418,6 +422,7 @@ class MongoResponseStore(_MongoStore):
             slot=response_slot(response),
             applied=list(response.applied),
             paused=response.paused,
+            outbox=list(response.outbox) or None,
         )
         document.validate()
         raw: Document = document.to_mongo().to_dict()
@@ -541,6 +546,7 @@ class MongoResponseStore(_MongoStore):
         completed_at: datetime,
         last: str | None = None,
         update_id: str | None = None,
+        events: tuple[str, ...] = (),
     ) -> Response:
         # An update pipeline, so that the slot can follow the stored ``one_per_user`` in the same write.
         done = {"$concat": ["$survey_id", "|", "$respondent.key", "|done"]}
@@ -559,6 +565,8 @@ class MongoResponseStore(_MongoStore):
         if update_id is not None:
             applied = {"$concatArrays": [{"$ifNull": ["$applied", []]}, {"$literal": [update_id]}]}
             stage["applied"] = {"$slice": [applied, -APPLIED_KEPT]}
+        if events:
+            stage["outbox"] = {"$setUnion": [{"$ifNull": ["$outbox", []]}, {"$literal": list(events)}]}
         return await self._update(response_id, revision, [{"$set": stage}], update_id)
 
     async def completed_at_least(self, survey_id: str, n: int) -> bool:
@@ -589,3 +597,16 @@ class MongoResponseStore(_MongoStore):
         order = [("started_at", ASCENDING), ("_id", ASCENDING)]
         raws = await self._run(lambda responses: list(responses.find(query).sort(order)))
         return [_response(raw) for raw in raws]
+
+    async def with_events(self, limit: int) -> builtins.list[Response]:
+        query = {"outbox": {"$in": list(EVENTS)}}
+        raws = await self._run(lambda responses: list(responses.find(query).limit(limit)))
+        return [_response(raw) for raw in raws]
+
+    async def clear_events(self, response_id: str, events: tuple[str, ...]) -> None:
+        left = {"$setDifference": [{"$ifNull": ["$outbox", []]}, {"$literal": list(events)}]}
+        pipeline: list[Document] = [
+            {"$set": {"outbox": left}},
+            {"$set": {"outbox": {"$cond": [{"$eq": [{"$size": "$outbox"}, 0]}, "$$REMOVE", "$outbox"]}}},
+        ]
+        await self._run(lambda responses: responses.update_one({"_id": response_id}, pipeline))

@@ -139,3 +139,33 @@ async def test_no_message_path_query_scans_the_collection(
                 scans.append(f"{name} {body.get('filter') or body.get('query')}: {plan[:200]}")
     assert not scans, "\n".join(scans)
     assert keyed >= 8, "the writes and reads by _id were seen"
+
+
+async def test_webhook_queries_use_their_indexes(app: App, mongodb_test_uri: str) -> None:
+    """The relay's look-up of responses with events, and the claims and listings of deliveries."""
+    from datetime import UTC, datetime
+
+    from adapters.stores.deliveries import DeliveryDocument
+    from bot.survey import EVENTS
+
+    now = datetime.now(UTC)
+    queries = [
+        ("responses", {"outbox": {"$in": list(EVENTS)}}, {}),
+        (
+            DeliveryDocument._meta["collection"],
+            {"status": "pending", "next_at": {"$lte": now}},
+            {"next_at": 1},
+        ),
+        (DeliveryDocument._meta["collection"], {"status": "failed"}, {"created_at": -1}),
+        (DeliveryDocument._meta["collection"], {"survey_id": "pulse"}, {"created_at": -1}),
+    ]
+    mongo: pymongo.MongoClient[dict[str, Any]]
+    with pymongo.MongoClient(mongodb_test_uri) as mongo:
+        database: Any = mongo.get_default_database()
+        for collection, query, order in queries:
+            command = {"find": collection, "filter": query, "sort": order}
+            plan = json.dumps(
+                database.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"],
+                default=str,
+            )
+            assert "COLLSCAN" not in plan, f"{collection} {query}: {plan[:300]}"
