@@ -223,6 +223,85 @@ def results(
         raise typer.Exit(1) from None
 
 
+webhooks_cli = typer.Typer(no_args_is_help=True, help="Survey webhooks: endpoints, deliveries, retries.")
+cli.add_typer(webhooks_cli, name="webhooks")
+
+
+@webhooks_cli.command("secrets")
+def webhook_secrets(survey_id: Annotated[str, typer.Argument(help="The survey.")]) -> None:
+    """The newest version's webhook endpoints, each with the secret its requests are signed with."""
+    from adapters.webhooks import signing_secret
+    from bot.errors import SurveyNotFound
+
+    async def listing(app: App) -> Table:
+        try:
+            survey = await app.cache.get(survey_id)
+        except SurveyNotFound as exc:
+            err.print(f"surveybot: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        table = Table("url", "events", "signing secret")
+        for hook in survey.settings.webhooks:
+            table.add_row(hook.url, ", ".join(sorted(hook.events)), signing_secret(app.webhook_key, hook.url))
+        return table
+
+    out.print(_with_app(_config(), listing))
+
+
+@webhooks_cli.command("list")
+def webhook_deliveries(
+    status: Annotated[
+        str | None, typer.Option(help="pending, delivered or failed (failed for good).")
+    ] = None,
+    survey: Annotated[str | None, typer.Option(help="Only this survey's.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Deliveries, newest first, with their attempts and last error."""
+    from adapters.webhooks import DeliveryStatus
+
+    try:
+        wanted = DeliveryStatus(status) if status is not None else None
+    except ValueError:
+        raise typer.BadParameter("pending, delivered or failed", param_hint="--status") from None
+
+    async def listing(app: App) -> Table:
+        table = Table("id", "event", "url", "status", "attempts", "next / delivered", "last error")
+        for d in await app.deliveries.list(wanted, survey, limit):
+            when = d.delivered_at if d.delivered_at is not None else d.next_at
+            table.add_row(
+                d.id,
+                d.event,
+                d.url,
+                d.status.value,
+                str(d.attempts),
+                f"{when:%Y-%m-%d %H:%M:%S}",
+                d.last_error or "",
+            )
+        return table
+
+    out.print(_with_app(_config(), listing))
+
+
+@webhooks_cli.command("retry")
+def webhook_retry(
+    delivery_ids: Annotated[list[str], typer.Argument(help="Deliveries failed for good.")],
+) -> None:
+    """Send failed deliveries again, now (a running bot picks them up within a second)."""
+    from datetime import UTC, datetime
+
+    async def retry(app: App) -> int:
+        missing = 0
+        for delivery_id in delivery_ids:
+            if await app.deliveries.retry(delivery_id, datetime.now(UTC)):
+                out.print(f"{delivery_id}: pending again", markup=False, soft_wrap=True)
+            else:
+                missing += 1
+                err.print(f"{delivery_id}: no failed delivery with that id", markup=False, soft_wrap=True)
+        return missing
+
+    if _with_app(_config(), retry):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         cli()

@@ -1,4 +1,4 @@
-"""The admin HTTP API under ``/api``: surveys, responses, exports, results and charts.
+"""The admin HTTP API under ``/api``: surveys, responses, exports, results, charts and webhooks.
 
 Every route needs ``Authorization: Bearer <ADMIN_API_TOKEN>``; without a configured token the router is
 not mounted at all (see :func:`adapters.web.app.create_web_app`).
@@ -10,7 +10,7 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -23,6 +23,7 @@ from adapters.reports.charts import render_charts
 from adapters.reports.export import csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
 from adapters.web.limits import client_address
+from adapters.webhooks import Delivery, DeliveryStatus, signing_secret
 from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
@@ -161,6 +162,33 @@ class Problems(_Out):
 
 class Detail(_Out):
     detail: str
+
+
+class WebhookOut(_Out):
+    url: str
+    events: list[str]
+    secret: str = Field(
+        description="What the endpoint checks `X-Surveybot-Signature` with (docs/webhooks.md)."
+    )
+
+
+class DeliveryOut(_Out):
+    id: str
+    event_id: str = Field(description="The same for every attempt and endpoint: receivers deduplicate on it.")
+    event: str
+    survey_id: str
+    url: str
+    status: DeliveryStatus
+    attempts: int
+    created_at: datetime
+    next_at: datetime = Field(description="When it is due (pending), or was last due.")
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class Retried(_Out):
+    id: str
+    status: DeliveryStatus
 
 
 class Archived(_Out):
@@ -656,7 +684,63 @@ def admin_router(app: App, token: str) -> APIRouter:
             )
         return Response(rendered[0].png, media_type="image/png")
 
+    # --- webhooks
+
+    @router.get(
+        "/surveys/{survey_id}/webhooks",
+        tags=["webhooks"],
+        summary="The newest version's webhooks, with each endpoint's signing secret",
+        responses=_NOT_FOUND,
+    )
+    async def webhooks(survey_id: SurveyId) -> list[WebhookOut]:
+        survey = await newest(survey_id)
+        return [
+            WebhookOut(url=h.url, events=sorted(h.events), secret=signing_secret(app.webhook_key, h.url))
+            for h in survey.settings.webhooks
+        ]
+
+    @router.get(
+        "/webhooks/deliveries",
+        tags=["webhooks"],
+        summary="Webhook deliveries, newest first: pending, delivered or failed for good",
+    )
+    async def deliveries(
+        status: Annotated[
+            DeliveryStatus | None, Query(description="Only deliveries with this status.")
+        ] = None,
+        survey_id: Annotated[str | None, Query(description="Only this survey's.")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[DeliveryOut]:
+        return [delivery_out(d) for d in await app.deliveries.list(status, survey_id, limit)]
+
+    @router.post(
+        "/webhooks/deliveries/{delivery_id}/retry",
+        tags=["webhooks"],
+        summary="Send a delivery that failed for good again, now",
+        responses={404: {"model": Detail, "description": "No failed delivery with that id."}},
+    )
+    async def retry(delivery_id: str) -> Retried:
+        if not await app.deliveries.retry(delivery_id, datetime.now(UTC)):
+            raise HTTPException(404, f"no failed delivery '{delivery_id}'")
+        return Retried(id=delivery_id, status=DeliveryStatus.PENDING)
+
     return router
+
+
+def delivery_out(delivery: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=delivery.id,
+        event_id=delivery.event_id,
+        event=delivery.event,
+        survey_id=delivery.survey_id,
+        url=delivery.url,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        created_at=delivery.created_at,
+        next_at=delivery.next_at,
+        last_error=delivery.last_error,
+        delivered_at=delivery.delivered_at,
+    )
 
 
 async def _encoded(chunks: Iterator[str]) -> AsyncIterator[bytes]:
