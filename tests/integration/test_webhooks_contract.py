@@ -71,7 +71,7 @@ def delivery(n: int, due: datetime = T0) -> Delivery:
         event=COMPLETED,
         survey_id="pulse",
         url="https://hooks.example.com/in",
-        body='{"n": %d}' % n,
+        body=f'{{"n": {n}}}',
         created_at=T0 + timedelta(seconds=n),
         next_at=due,
     )
