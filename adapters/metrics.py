@@ -43,6 +43,12 @@ STORE_ERRORS = Counter(
     ["platform"],
     registry=REGISTRY,
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "surveybot_webhook_attempts",
+    "Webhook POSTs, by outcome: delivered, retry (failed, tried again later), failed (for good).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "surveybot_handling_seconds",
     "Time to handle one message, from its arrival at the engine to its replies.",

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.metrics import WEBHOOK_ATTEMPTS
 from bot.catalog import SurveyCache
 from bot.errors import StorageUnavailable, SurveyNotFound
 from bot.ports import ResponseStore
@@ -300,6 +301,7 @@ class Webhooks:
             }
             reply = await self._client.post(delivery.url, content=body, headers=headers)
             if 200 <= reply.status_code < 300:
+                WEBHOOK_ATTEMPTS.labels(outcome="delivered").inc()
                 return replace(
                     delivery,
                     status=DeliveryStatus.DELIVERED,
@@ -317,6 +319,7 @@ class Webhooks:
     def _failed(self, delivery: Delivery, attempts: int, error: str) -> Delivery:
         policy = self.policy
         if attempts >= policy.max_attempts:
+            WEBHOOK_ATTEMPTS.labels(outcome="failed").inc()
             log.warning(
                 "webhook %s for survey %s failed for good after %d attempts: %s",
                 delivery.event_id,
@@ -327,6 +330,7 @@ class Webhooks:
             return replace(
                 delivery, status=DeliveryStatus.FAILED, attempts=attempts, last_error=error[:MAX_ERROR]
             )
+        WEBHOOK_ATTEMPTS.labels(outcome="retry").inc()
         wait = backoff(attempts, policy.backoff_s, policy.max_backoff_s)
         log.info(
             "webhook %s: attempt %d failed (%s); next in %.0f s", delivery.event_id, attempts, error, wait

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.metrics import REGISTRY
 from adapters.stores.memory import (
     InMemoryDeliveryStore,
     InMemoryResponseStore,
@@ -262,6 +263,7 @@ async def test_a_receiver_that_is_down_gets_the_event_later_with_the_same_id() -
 async def test_after_max_attempts_a_delivery_fails_for_good_until_retried() -> None:
     w = await world(max_attempts=2, backoff_s=1, max_backoff_s=1)
     engine, hooks, receiver, clock = w.engine, w.hooks, w.receiver, w.clock
+    counted = {o: attempts_counted(o) for o in ("delivered", "retry", "failed")}
     await take(engine, "ada", "/start pulse", "4", "/skip")
     await hooks.relay()
     receiver.status = 500
@@ -276,6 +278,12 @@ async def test_after_max_attempts_a_delivery_fails_for_good_until_retried() -> N
     assert await hooks.deliveries.retry(failed[0].id, clock.now)
     assert await hooks.deliver_due() == 1
     assert (await hooks.deliveries.counts())[DeliveryStatus.DELIVERED] == 1
+    counts = {o: attempts_counted(o) - before for o, before in counted.items()}
+    assert counts == {"delivered": 1, "retry": 3, "failed": 3}, "in surveybot_webhook_attempts_total"
+
+
+def attempts_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("surveybot_webhook_attempts_total", {"outcome": outcome}) or 0.0
 
 
 async def test_private_addresses_are_refused_unless_allowed() -> None:
