@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from adapters.config import Config, respondent_secret
 from adapters.stores.memory import InMemoryDeliveryStore
 from adapters.web.identity import web_key
 from adapters.web.limits import Limiter, MemoryLimiter, RedisLimiter
-from adapters.webhooks import DeliveryStore, Policy, Webhooks, webhook_key
+from adapters.webhooks import DeliveryStore, Policy, Poster, Webhooks, webhook_key
 from bot.catalog import SurveyCache
 from bot.engine import Engine
 from bot.messages import ConversationKey
@@ -49,8 +49,11 @@ class App:
     webhook_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Derives each webhook endpoint's signing secret (from SURVEYBOT_SECRET, by :func:`open_app`)."""
 
-    def webhooks(self, client: httpx.AsyncClient | None = None) -> Webhooks:
-        """The webhook relay and deliverer on these stores, as configured."""
+    def webhooks(
+        self, client: httpx.AsyncClient | None = None, posters: Mapping[str, Poster] | None = None
+    ) -> Webhooks:
+        """The webhook relay and deliverer on these stores, as configured; ``posters`` post broadcasts
+        (each configured platform's)."""
         settings = self.config.webhooks
         policy = Policy(
             timeout_s=settings.timeout_seconds,
@@ -60,7 +63,9 @@ class App:
             max_backoff_s=settings.max_backoff_seconds,
             allow_private_targets=settings.allow_private_targets,
         )
-        return Webhooks(self.responses, self.cache, self.deliveries, self.webhook_key, policy, client)
+        return Webhooks(
+            self.responses, self.cache, self.deliveries, self.webhook_key, policy, client, posters=posters
+        )
 
     @contextlib.asynccontextmanager
     async def once(self, platform: str, user_id: str, update_id: str | None) -> AsyncIterator[bool]:

@@ -21,3 +21,6 @@ class Platform:
     stop: Callable[[], Awaitable[None]] | None = None
     mount: Callable[[Any], None] | None = None
     details: dict[str, str] = field(default_factory=dict)
+    post: Callable[[str, str], Awaitable[None]] | None = None
+    """Posts text to a chat (a survey's broadcast of completed responses); raises
+    :class:`adapters.webhooks.PostFailed`."""

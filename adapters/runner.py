@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from adapters.bootstrap import App, open_app
 from adapters.config import Config
 from adapters.platform import Platform
+from adapters.webhooks import Webhooks
 from bot.errors import CannotListen
 
 log = logging.getLogger("surveybot.run")
@@ -50,11 +51,14 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
 
     app = await open_app(config)
     started: list[Platform] = []
-    # Every process relays and delivers webhooks; deliveries are claimed one worker at a time.
-    webhooks, stop_webhooks = app.webhooks(), asyncio.Event()
-    delivering = asyncio.create_task(webhooks.run(stop_webhooks))
+    webhooks: Webhooks | None = None
+    stop_webhooks = asyncio.Event()
+    delivering: asyncio.Task[None] | None = None
     try:
         platforms = configured_platforms(app)
+        # Every process relays and delivers webhooks and broadcasts, one worker at a time per delivery.
+        webhooks = app.webhooks(posters={p.name: p.post for p in platforms if p.post is not None})
+        delivering = asyncio.create_task(webhooks.run(stop_webhooks))
         web = create_web_app(app, platforms)
         for platform in platforms:
             if platform.start is not None:
@@ -63,16 +67,19 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
             log.info("platform %s started", platform.name)
         yield web
     finally:
+        stop_webhooks.set()
+        if delivering is not None:
+            try:
+                # An attempt under way finishes, platforms still up (or its lease lapses and another
+                # worker sends it).
+                await asyncio.wait_for(delivering, config.webhooks.timeout_seconds + 1)
+            except TimeoutError:
+                log.warning("webhook deliveries under way were left to their leases")
+        if webhooks is not None:
+            await webhooks.aclose()
         for platform in reversed(started):
             if platform.stop is not None:
                 await platform.stop()
-        stop_webhooks.set()
-        try:
-            # An attempt under way finishes (or its lease lapses and another worker sends it).
-            await asyncio.wait_for(delivering, config.webhooks.timeout_seconds + 1)
-        except TimeoutError:
-            log.warning("webhook deliveries under way were left to their leases")
-        await webhooks.aclose()
         await app.aclose()
 
 

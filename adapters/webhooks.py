@@ -32,7 +32,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapters.metrics import WEBHOOK_ATTEMPTS
+from bot.answers import display
 from bot.catalog import SurveyCache
 from bot.errors import StorageUnavailable, SurveyNotFound
 from bot.ports import ResponseStore
@@ -187,6 +188,38 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+MAX_BROADCAST = 3500
+"""Characters of a broadcast at most (Telegram takes 4096; Slack escapes may lengthen it)."""
+
+
+def broadcast_text(survey: Survey, response: Response) -> str:
+    """A completed response as a chat message: who (unless anonymous) and each answer on the path."""
+    who = response.respondent
+    by = "anonymous" if survey.settings.anonymous or who.user_id is None else (who.name or who.user_id)
+    lines = [f"New response to “{survey.title}” ({by}, {who.platform})"]
+    for question_id, answer in response.answers_on_path().items():
+        try:
+            question = survey.question(question_id)
+        except KeyError:
+            continue
+        lines.append(f"• {question.text}: {display(question, answer.value) or '–'}")
+    text = "\n".join(lines)
+    return text if len(text) <= MAX_BROADCAST else text[: MAX_BROADCAST - 1] + "…"
+
+
+def _targets(survey: Survey, event: str) -> list[str]:
+    """Where ``event`` of a response to ``survey`` goes: webhook URLs, and chats for a completion."""
+    urls = [hook.url for hook in survey.settings.webhooks if event in hook.events]
+    chats = [b.target for b in survey.settings.broadcasts] if event == COMPLETED else []
+    return urls + chats
+
+
+def _chat(target: str) -> tuple[str, str] | None:
+    """(platform, chat) of a broadcast target; None for a webhook URL."""
+    platform, _, chat = target.partition(":")
+    return (platform, chat) if platform in CHAT_PLATFORMS else None
+
+
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Seconds before attempt ``attempts + 1``: doubling from ``base`` up to ``cap``, ±20 % jitter so
     that a receiver back from an outage is not hit by every worker at once."""
@@ -209,6 +242,19 @@ class Policy:
     or in the same network, for development and tests)."""
 
 
+class PostFailed(Exception):
+    """A platform refused or could not take a broadcast; ``retry_after``: seconds it asked to wait."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+Poster = Callable[[str, str], Awaitable[None]]
+"""Posts text to a chat of one platform; raises :class:`PostFailed`."""
+CHAT_PLATFORMS = ("telegram", "slack")
+
+
 class Refused(Exception):
     """An endpoint that is not called: its address is private, or cannot be resolved."""
 
@@ -226,6 +272,7 @@ class Webhooks:
         policy: Policy = Policy(),
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        posters: Mapping[str, Poster] | None = None,
     ) -> None:
         self.responses = responses
         self.surveys = surveys
@@ -233,6 +280,8 @@ class Webhooks:
         self.key = key
         self.policy = policy
         self.clock = clock
+        self.posters = dict(posters or {})
+        """Each platform's way of posting a broadcast, by platform name (the configured ones)."""
         self.owner = f"{socket.gethostname()}:{secrets.token_hex(4)}"
         self._client = client or httpx.AsyncClient(
             timeout=policy.timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
@@ -251,11 +300,10 @@ class Webhooks:
                 survey = None
             now = self.clock()
             new = [
-                self._delivery(event, hook.url, survey, response, now)
+                self._delivery(event, target, survey, response, now)
                 for event in response.outbox
                 if survey is not None
-                for hook in survey.settings.webhooks
-                if event in hook.events
+                for target in _targets(survey, event)
             ]
             await self.deliveries.add(new)
             await self.responses.clear_events(response.id, response.outbox)
@@ -264,7 +312,12 @@ class Webhooks:
 
     def _delivery(self, event: str, url: str, survey: Survey, response: Response, now: datetime) -> Delivery:
         ident = event_id(response.id, event)
-        body = json.dumps(payload(event, survey, response, now), separators=(",", ":"), ensure_ascii=False)
+        content = (
+            {"text": broadcast_text(survey, response)}
+            if _chat(url)
+            else payload(event, survey, response, now)
+        )
+        body = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
         endpoint = hashlib.sha256(url.encode()).hexdigest()[:12]
         return Delivery(
             id=f"{ident}:{endpoint}",
@@ -290,6 +343,9 @@ class Webhooks:
 
     async def _attempt(self, delivery: Delivery) -> Delivery:
         attempts = delivery.attempts + 1
+        chat = _chat(delivery.url)
+        if chat is not None:
+            return await self._post(delivery, attempts, *chat)
         try:
             await self._check_target(delivery.url)
             body = delivery.body.encode()
@@ -316,7 +372,25 @@ class Webhooks:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return self._failed(delivery, attempts, error)
 
-    def _failed(self, delivery: Delivery, attempts: int, error: str) -> Delivery:
+    async def _post(self, delivery: Delivery, attempts: int, platform: str, chat: str) -> Delivery:
+        """A broadcast: the text posted to a chat by the platform's own client."""
+        poster = self.posters.get(platform)
+        if poster is None:
+            return self._failed(delivery, attempts, f"{platform} is not configured in this process")
+        try:
+            await poster(chat, json.loads(delivery.body)["text"])
+        except PostFailed as failure:
+            return self._failed(delivery, attempts, str(failure), failure.retry_after)
+        WEBHOOK_ATTEMPTS.labels(outcome="delivered").inc()
+        return replace(
+            delivery,
+            status=DeliveryStatus.DELIVERED,
+            attempts=attempts,
+            delivered_at=self.clock(),
+            last_error=None,
+        )
+
+    def _failed(self, delivery: Delivery, attempts: int, error: str, at_least: float = 0.0) -> Delivery:
         policy = self.policy
         if attempts >= policy.max_attempts:
             WEBHOOK_ATTEMPTS.labels(outcome="failed").inc()
@@ -331,7 +405,7 @@ class Webhooks:
                 delivery, status=DeliveryStatus.FAILED, attempts=attempts, last_error=error[:MAX_ERROR]
             )
         WEBHOOK_ATTEMPTS.labels(outcome="retry").inc()
-        wait = backoff(attempts, policy.backoff_s, policy.max_backoff_s)
+        wait = max(backoff(attempts, policy.backoff_s, policy.max_backoff_s), at_least)
         log.info(
             "webhook %s: attempt %d failed (%s); next in %.0f s", delivery.event_id, attempts, error, wait
         )

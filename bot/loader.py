@@ -25,7 +25,19 @@ from bot import placeholders
 from bot.errors import DefinitionError, ExpressionError, Problem
 from bot.expressions import MAX_DEPTH, Expression, parse
 from bot.patterns import pattern_problem
-from bot.survey import COMPLETED, END, EVENTS, Choice, Question, QuestionType, Rule, Settings, Survey, Webhook
+from bot.survey import (
+    COMPLETED,
+    END,
+    EVENTS,
+    Broadcast,
+    Choice,
+    Question,
+    QuestionType,
+    Rule,
+    Settings,
+    Survey,
+    Webhook,
+)
 
 log = logging.getLogger("surveybot.loader")
 
@@ -461,8 +473,25 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _TOP_FIELDS = frozenset({"id", "title", "version", "settings", "welcome", "goodbye", "questions"})
 _SETTINGS_FIELDS = frozenset(
-    {"one_response_per_user", "allow_back", "anonymous", "session_ttl", "max_responses", "webhooks"}
+    {
+        "one_response_per_user",
+        "allow_back",
+        "anonymous",
+        "session_ttl",
+        "max_responses",
+        "webhooks",
+        "broadcast",
+    }
 )
+_BROADCAST_CHATS = {
+    "telegram_chat": (
+        "telegram",
+        re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}"),
+        "a chat id or @channel",
+    ),
+    "slack_channel": ("slack", re.compile(r"[CG][A-Z0-9]{6,20}"), "a channel id like C0123ABCD"),
+}
+MAX_BROADCASTS = 5
 _WEBHOOK_FIELDS = frozenset({"url", "events"})
 MAX_WEBHOOKS = 5
 MAX_URL_LENGTH = 2000
@@ -578,6 +607,7 @@ class _SurveyReader:
         session_ttl = self._duration(fields, "session_ttl")
         max_responses = fields.integer("max_responses", minimum=1, maximum=MAX_RESPONSES)
         webhooks = self._webhooks(fields)
+        broadcasts = self._broadcasts(fields)
         return Settings(
             one_response_per_user=defaults.one_response_per_user if one_response is None else one_response,
             allow_back=defaults.allow_back if allow_back is None else allow_back,
@@ -585,7 +615,39 @@ class _SurveyReader:
             session_ttl=defaults.session_ttl if session_ttl is None else session_ttl,
             max_responses=max_responses,
             webhooks=webhooks,
+            broadcasts=broadcasts,
         )
+
+    def _broadcasts(self, settings: _Fields) -> tuple[Broadcast, ...]:
+        """``settings.broadcast``: chats each completed response is posted to, each ``{telegram_chat: ID}``
+        or ``{slack_channel: ID}``."""
+        node = settings.list("broadcast")
+        if node is None:
+            return ()
+        if len(node.items) > MAX_BROADCASTS:
+            settings.problem(node.line, f"at most {MAX_BROADCASTS} broadcast chats, not {len(node.items)}")
+            return ()
+        chats: list[Broadcast] = []
+        for item in node.items:
+            entries = item.entries if isinstance(item, _Map) else {}
+            if len(entries) != 1 or next(iter(entries)) not in _BROADCAST_CHATS:
+                settings.problem(item.line, "a broadcast is {telegram_chat: ID} or {slack_channel: ID}")
+                continue
+            ((key, entry),) = entries.items()
+            platform, pattern, expected = _BROADCAST_CHATS[str(key)]
+            value = entry.value.value if isinstance(entry.value, _Scalar) else None
+            chat = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+            if not pattern.fullmatch(chat):
+                settings.problem(
+                    entry.value.line, f"'{key}' must be {expected}, not {_describe(entry.value)}"
+                )
+                continue
+            broadcast = Broadcast(platform, chat)
+            if broadcast in chats:
+                settings.problem(item.line, f"the {platform} chat {chat} is named twice")
+                continue
+            chats.append(broadcast)
+        return tuple(chats)
 
     def _webhooks(self, settings: _Fields) -> tuple[Webhook, ...]:
         """``settings.webhooks``: a list of ``{url, events}``; an https URL (http only to this machine,

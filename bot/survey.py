@@ -107,6 +107,20 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Broadcast:
+    """A chat where each completed response is posted as text (``settings.broadcast``, an extension of
+    the format): ``platform`` is ``telegram`` (a group or channel id) or ``slack`` (a channel id)."""
+
+    platform: str
+    chat: str
+
+    @property
+    def target(self) -> str:
+        """How a delivery names it: ``telegram:-1001234567890``, ``slack:C0123ABCD``."""
+        return f"{self.platform}:{self.chat}"
+
+
+@dataclass(frozen=True)
 class Settings:
     one_response_per_user: bool = True
     allow_back: bool = True
@@ -116,10 +130,13 @@ class Settings:
     max_responses: int | None = None
     """Once this many responses are completed, nobody new may start (an extension of the format)."""
     webhooks: tuple[Webhook, ...] = ()
+    broadcasts: tuple[Broadcast, ...] = ()
 
     def wants(self, event: str) -> bool:
-        """Whether some webhook of the survey is told of ``event``."""
-        return any(event in hook.events for hook in self.webhooks)
+        """Whether some webhook or broadcast of the survey is told of ``event`` (broadcasts: completed)."""
+        return any(event in hook.events for hook in self.webhooks) or (
+            event == COMPLETED and bool(self.broadcasts)
+        )
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.slack import admin as slack_admin
-from adapters.slack.blocks import ACTION_PREFIX, home_view, notice_text, render
+from adapters.slack.blocks import ACTION_PREFIX, escape, home_view, notice_text, render
 from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin, is_survey_file
+from adapters.webhooks import PostFailed
 from bot import actions
 from bot.errors import StorageUnavailable
 from bot.messages import Incoming, Kind, Outgoing, Role
@@ -251,11 +252,36 @@ class SlackBot:
     def platform(self) -> Platform:
         if self._app_token is not None:
             return Platform(
-                PLATFORM, start=self.start_socket_mode, stop=self.stop, details={"mode": "socket"}
+                PLATFORM,
+                start=self.start_socket_mode,
+                stop=self.stop,
+                details={"mode": "socket"},
+                post=self.post,
             )
         return Platform(
-            PLATFORM, stop=self.stop, mount=self.mount, details={"mode": "events-api", "path": EVENTS_PATH}
+            PLATFORM,
+            stop=self.stop,
+            mount=self.mount,
+            details={"mode": "events-api", "path": EVENTS_PATH},
+            post=self.post,
         )
+
+    async def post(self, channel: str, text: str) -> None:
+        """A broadcast to a channel the app is in; ``text`` is escaped, so an answer cannot mention
+        ``@channel`` or make a link."""
+        try:
+            await self.client.chat_postMessage(
+                channel=channel, text=escape(text), unfurl_links=False, unfurl_media=False
+            )
+        except SlackApiError as exc:
+            retry = (
+                float(exc.response.headers.get("Retry-After", 0) or 0)
+                if exc.response.status_code == 429
+                else 0
+            )
+            raise PostFailed(f"Slack: {exc.response.get('error')}", retry) from exc
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
     def mount(self, web: Any) -> None:
         """Add ``POST /slack/events`` (events, interactions, slash commands) to a FastAPI app."""

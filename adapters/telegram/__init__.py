@@ -46,6 +46,7 @@ from adapters.logs import keep_secret
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.survey_admin import AdminReply, SurveyAdmin, is_survey_file
+from adapters.webhooks import PostFailed
 from bot.engine import split_command
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
@@ -385,6 +386,17 @@ class TelegramAdapter:
                 "setMyCommands (admin)",
             )
 
+    async def post(self, chat: str, text: str) -> None:
+        """A broadcast to a group or channel (plain text: nothing in it is markup)."""
+        await self._initialize()
+        target: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
+        try:
+            await self.bot.send_message(target, chunks(text)[0])
+        except RetryAfter as exc:
+            raise PostFailed("Telegram flood control", _seconds(exc)) from exc
+        except TelegramError as exc:
+            raise PostFailed(f"Telegram: {exc.message}") from exc
+
     async def stop(self) -> None:
         if self._startup is not None:
             self._startup.cancel()
@@ -556,4 +568,5 @@ def telegram_platform(app: App, request: BaseRequest | None = None) -> Platform:
         stop=adapter.stop,
         mount=adapter.mount if webhook else None,
         details={"mode": "webhook" if webhook else "polling", "api": app.config.telegram.api_base_url},
+        post=adapter.post,
     )

@@ -31,7 +31,7 @@ from adapters.slack import SlackBot
 from adapters.web.app import create_web_app
 from bot import texts
 from bot.catalog import publish
-from bot.loader import load_file
+from bot.loader import load_file, load_text
 from tests.e2e.fake_slack import (
     Delivery,
     EventsApi,
@@ -571,3 +571,37 @@ async def test_two_processes_agree_on_which_buttons_are_live(
             if r["respondent"]["user_id"] == "U0TWO0001"
         ]
         assert response["path"] == ["flavour"]
+
+
+async def test_a_completed_response_is_broadcast_to_the_team_channel_escaped(
+    http: tuple[Stack, EventsApi],
+) -> None:
+    stack, _ = http
+    lunch = """\
+id: lunch
+title: Lunch
+settings:
+  broadcast: [{slack_channel: C0TEAM001}]
+questions:
+  - {id: dish, type: single_choice, text: "Which dish?", choices: [Soup, Salad]}
+  - {id: note, type: text, text: "Anything else?"}
+"""
+    await publish(stack.app.surveys, load_text(lunch, "lunch.yaml"))
+    stack.web.join("C0TEAM001")
+    ann = stack.user("U0ANN0001", "Ann Example")
+    await ann.say("start lunch")
+    await ann.press("Salad")
+    await ann.say("<!channel> & <https://evil.example|click>")
+
+    hooks = stack.app.webhooks(posters={"slack": stack.bot.post})
+    try:
+        assert await hooks.relay() == 1
+        assert await hooks.deliver_due() == 1
+    finally:
+        await hooks.aclose()
+    [posted] = stack.web.history("C0TEAM001")
+    assert posted.text == (
+        "New response to “Lunch” (Ann Example, slack)\n"
+        "• Which dish?: Salad\n"
+        "• Anything else?: &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
+    ), "nothing a respondent typed mentions @channel or makes a link"

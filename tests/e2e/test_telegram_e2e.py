@@ -527,3 +527,37 @@ def test_only_admins_upload_surveys_and_read_results(polling_bot: Bot, mongodb_t
         "Would you like to provide feedback on why you chose ‹flavour›?",
     ]
     assert all(m.get("photo") for m in charts[1:])
+
+
+TEAM_CHAT = -1001234567890
+
+
+def test_a_completed_response_lands_in_the_team_group(polling_bot: Bot, tmp_path: Path) -> None:
+    survey = tmp_path / "standup.yaml"
+    survey.write_text(
+        "id: standup\ntitle: Stand-up\n"
+        f"settings: {{broadcast: [{{telegram_chat: {TEAM_CHAT}}}]}}\n"
+        "questions:\n  - {id: done, type: text, text: 'What did you finish?'}\n",
+        encoding="utf-8",
+    )
+    loaded = subprocess.run(
+        [*SURVEYBOT, "load", str(survey)], env=polling_bot.env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    ada = polling_bot.user()
+    ada.say("/start standup")
+    ada.expect("What did you finish?", log=polling_bot.log)
+    ada.say("The <b>login</b> page")
+    ada.expect("Thank you!", log=polling_bot.log)
+
+    def broadcast() -> list[Message] | None:
+        found: list[Message] = polling_bot.emulator.post(
+            "/botMessages", {**polling_bot.body, "chatId": TEAM_CHAT}
+        )
+        return found or None
+
+    [posted] = wait_until("the broadcast in the group", broadcast, log=polling_bot.log)
+    assert posted["text"] == (
+        "New response to “Stand-up” (Ada Lovelace, telegram)\n• What did you finish?: The <b>login</b> page"
+    )
+    assert "parse_mode" not in posted, "plain text: nothing a respondent typed is markup"

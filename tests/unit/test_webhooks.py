@@ -25,6 +25,8 @@ from adapters.webhooks import (
     SIGNATURE_HEADER,
     DeliveryStatus,
     Policy,
+    Poster,
+    PostFailed,
     Webhooks,
     backoff,
     signature,
@@ -36,7 +38,7 @@ from bot.engine import Engine
 from bot.errors import DefinitionError
 from bot.loader import load_text
 from bot.messages import Incoming
-from bot.survey import COMPLETED, STARTED, Survey, Webhook
+from bot.survey import COMPLETED, STARTED, Broadcast, Survey, Webhook
 
 KEY = b"k" * 32
 HOOK = "https://hooks.example.com/in"
@@ -307,3 +309,137 @@ async def test_a_survey_without_webhooks_raises_no_events() -> None:
     engine = Engine(SurveyCache(surveys), responses, InMemorySessionStore(), b"s")
     await take(engine, "ada", "/start q", "fine")
     assert await responses.with_events(10) == []
+
+
+# --- broadcasts -----------------------------------------------------------------------------------
+
+BROADCAST = """\
+id: lunch
+title: Lunch
+settings:
+  broadcast:
+    - telegram_chat: -1001234567890
+    - slack_channel: C0TEAM001
+questions:
+  - {id: dish, type: single_choice, text: "Which dish?", choices: [Soup, Salad]}
+  - {id: extras, type: multi_choice, text: "Extras?", choices: [Bread, Cheese], required: false}
+  - {id: note, type: text, text: "Anything else?", required: false}
+"""
+
+
+def test_broadcast_chats_are_read_and_raise_the_completed_event_only() -> None:
+    survey = load_text(BROADCAST, "lunch.yaml")
+    assert survey.settings.broadcasts == (
+        Broadcast("telegram", "-1001234567890"),
+        Broadcast("slack", "C0TEAM001"),
+    )
+    assert survey.settings.wants(COMPLETED) and not survey.settings.wants(STARTED)
+
+
+@pytest.mark.parametrize(
+    ("chats", "problem"),
+    [
+        ("[{telegram_chat: 'group'}]", "hooks.yaml:4: 'telegram_chat' must be a chat id or @channel"),
+        (
+            "[{slack_channel: '#team'}]",
+            "'slack_channel' must be a channel id like C0123ABCD, not the text '#team'",
+        ),
+        ("[{discord: 1}]", "hooks.yaml:4: a broadcast is {telegram_chat: ID} or {slack_channel: ID}"),
+        ("[{telegram_chat: 1, slack_channel: C0TEAM001}]", "a broadcast is {telegram_chat: ID}"),
+        (
+            "[{slack_channel: C0TEAM001}, {slack_channel: C0TEAM001}]",
+            "the slack chat C0TEAM001 is named twice",
+        ),
+        (str([{"telegram_chat": i} for i in range(6)]), "at most 5 broadcast chats, not 6"),
+    ],
+)
+def test_a_wrong_broadcast_chat_is_refused_with_its_line(chats: str, problem: str) -> None:
+    text = f"id: x\ntitle: X\nsettings:\n  broadcast: {chats}\nquestions: [{{id: q, type: text, text: Q}}]\n"
+    problems = loaded(text)
+    assert isinstance(problems, list) and any(problem in p for p in problems), problems
+
+
+class Chats:
+    """Posters of the platforms: what each chat was sent, or a failure to raise."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str, str]] = []
+        self.failure: PostFailed | None = None
+
+    def poster(self, platform: str) -> Poster:
+        async def post(chat: str, text: str) -> None:
+            if self.failure is not None:
+                raise self.failure
+            self.posted.append((platform, chat, text))
+
+        return post
+
+
+async def broadcasting(anonymous: bool, chats: Chats, platforms: tuple[str, ...]) -> World:
+    surveys, responses = InMemorySurveyStore(), InMemoryResponseStore()
+    text = BROADCAST.replace("settings:\n", f"settings:\n  anonymous: {str(anonymous).lower()}\n")
+    survey = (await publish(surveys, load_text(text, "lunch.yaml"))).survey
+    cache, clock = SurveyCache(surveys), Clock()
+    posters = {p: chats.poster(p) for p in platforms}
+    hooks = Webhooks(
+        responses, cache, InMemoryDeliveryStore(), KEY, Policy(backoff_s=1), clock=clock, posters=posters
+    )
+    return World(Engine(cache, responses, InMemorySessionStore(), b"s"), hooks, Receiver(), clock, survey)
+
+
+async def test_a_completed_response_is_posted_to_each_chat_with_labels() -> None:
+    chats = Chats()
+    w = await broadcasting(False, chats, ("telegram", "slack"))
+    await take(w.engine, "ada", "/start lunch", "2", "Bread, Cheese", "<!channel> tasty")
+    assert await w.hooks.relay() == 1
+    assert await w.hooks.deliver_due() == 2
+    text = (
+        "New response to “Lunch” (Ada, console)\n"
+        "• Which dish?: Salad\n• Extras?: Bread, Cheese\n• Anything else?: <!channel> tasty"
+    )
+    assert sorted(chats.posted) == [("slack", "C0TEAM001", text), ("telegram", "-1001234567890", text)]
+
+
+async def test_an_anonymous_broadcast_names_nobody() -> None:
+    chats = Chats()
+    w = await broadcasting(True, chats, ("telegram", "slack"))
+    await take(w.engine, "ada", "/start lunch", "1", "/skip", "/skip")
+    await w.hooks.relay()
+    await w.hooks.deliver_due()
+    assert {text.splitlines()[0] for _, _, text in chats.posted} == {
+        "New response to “Lunch” (anonymous, console)"
+    }
+    assert all("Ada" not in text and "ada" not in text for _, _, text in chats.posted)
+
+
+async def test_a_refused_broadcast_waits_at_least_what_the_platform_asked() -> None:
+    chats = Chats()
+    w = await broadcasting(False, chats, ("slack",))
+    await take(w.engine, "ada", "/start lunch", "1", "/skip", "/skip")
+    await w.hooks.relay()
+    chats.failure = PostFailed("Slack: ratelimited", retry_after=30)
+    await w.hooks.deliver_due()
+    by_target = {d.url: d for d in await w.hooks.deliveries.list()}
+    slack, telegram = by_target["slack:C0TEAM001"], by_target["telegram:-1001234567890"]
+    assert slack.last_error == "Slack: ratelimited" and slack.next_at >= w.clock.now + timedelta(seconds=30)
+    assert telegram.last_error == "telegram is not configured in this process"
+
+    chats.failure = None
+    w.clock.now += timedelta(seconds=31)
+    await w.hooks.deliver_due()
+    assert [platform for platform, _, _ in chats.posted] == ["slack"]
+
+
+def test_the_receivers_check_in_the_docs_verifies_our_signatures() -> None:
+    """docs/webhooks.md's snippet, run as written."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    snippet = page.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(snippet, scope)  # our own documentation
+    secret, body = signing_secret(KEY, HOOK), b'{"id":"evt_1"}'
+    header = signature(secret, int(time.time()), body)
+    assert scope["verified"](secret, header, body)
+    assert not scope["verified"](secret, header, body + b"x")
+    assert not scope["verified"](secret, signature(secret, int(time.time()) - 600, body), body)

@@ -212,6 +212,10 @@ class FakeSlackWebApi:
         self.files[file_id] = StoredFile(file_id, name, content, user)
         return file_id
 
+    def join(self, channel: str) -> None:
+        """The app is a member of ``channel`` (it may post there)."""
+        self.messages.setdefault(channel, [])
+
     @staticmethod
     def dm_of(user: str) -> str:
         return "D" + user[1:]
