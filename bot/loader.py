@@ -7,23 +7,30 @@ located at the line of the field it is about. YAML is read with PyYAML's safe lo
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
-import math
 import re
-from collections.abc import Callable, Collection, Hashable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
-from yaml.reader import ReaderError
-
 from bot import placeholders
 from bot.errors import DefinitionError, ExpressionError, Problem
-from bot.expressions import MAX_DEPTH, Expression, parse
+from bot.expressions import Expression, parse
+from bot.located import (
+    Fields,
+    Map,
+    Node,
+    Report,
+    Scalar,
+    Seq,
+    describe,
+    plain,
+    quote_hint,
+    read_yaml,
+)
 from bot.patterns import pattern_problem
 from bot.survey import (
     COMPLETED,
@@ -41,162 +48,6 @@ from bot.survey import (
 
 log = logging.getLogger("surveybot.loader")
 
-# --- YAML with line numbers -------------------------------------------------------------------------
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _SurveyYamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader whose only booleans are ``true`` and ``false`` (any case)."""
-
-
-_SurveyYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_SurveyYamlLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|false)$", re.IGNORECASE), list("tTfF")
-)
-
-
-_UNREADABLE = object()
-"""The value of a scalar that could not be read; a problem has been reported for it already."""
-
-
-@dataclass(frozen=True)
-class _Scalar:
-    value: object
-    """What the safe constructor made of it: str, int, float, bool, None, date, datetime or bytes."""
-    line: int
-
-
-@dataclass(frozen=True)
-class _List:
-    items: tuple[_Yaml, ...]
-    line: int
-
-
-@dataclass(frozen=True)
-class _Entry:
-    key_line: int
-    value: _Yaml
-
-
-@dataclass(frozen=True)
-class _Map:
-    entries: dict[Hashable, _Entry]
-    line: int
-    duplicates: tuple[tuple[Hashable, int], ...] = ()
-    """Keys written more than once, with the line of each repetition (the first one is kept)."""
-
-
-_Yaml = _Scalar | _List | _Map
-
-
-@dataclass
-class _Report:
-    """The problems found so far in one file."""
-
-    file: str
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, line: int, message: str, question: str | None = None) -> None:
-        self.problems.append(Problem(self.file, line, message, question))
-
-
-def _yaml_error_problem(error: yaml.YAMLError, text: str) -> tuple[int, str]:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        context = error.context or ""
-        if context and error.context_mark is not None and error.context_mark.line + 1 != line:
-            context += f" at line {error.context_mark.line + 1}"
-        what = " ".join(part for part in (context, error.problem) if part)
-        return line, f"invalid YAML: {what}"
-    if isinstance(error, ReaderError):
-        line = text.count("\n", 0, error.position) + 1
-        return line, f"invalid YAML: character {error.character!r} is not allowed"
-    return 1, f"invalid YAML: {error}"
-
-
-class _Converter:
-    """Turns the composed node tree into located values, reporting what safe loading would refuse."""
-
-    def __init__(self, loader: _SurveyYamlLoader, report: _Report) -> None:
-        self._loader = loader
-        self._report = report
-        self._done: dict[int, _Yaml] = {}
-        self._open: set[int] = set()
-
-    def convert(self, node: yaml.Node) -> _Yaml:
-        key = id(node)
-        if key in self._done:  # an alias: the same node again
-            return self._done[key]
-        line = node.start_mark.line + 1
-        if key in self._open:
-            self._report.add(line, "invalid YAML: an alias refers to a node that contains it")
-            return _Scalar(_UNREADABLE, line)
-        self._open.add(key)
-        try:
-            converted = self._convert(node, line)
-        finally:
-            self._open.discard(key)
-        self._done[key] = converted
-        return converted
-
-    def _convert(self, node: yaml.Node, line: int) -> _Yaml:
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                return _Scalar(self._loader.construct_object(node, deep=True), line)
-            except (yaml.YAMLError, ValueError) as error:
-                problem = error.problem if isinstance(error, yaml.MarkedYAMLError) else str(error)
-                self._report.add(line, f"invalid YAML value {_short(node.value)}: {problem}")
-                return _Scalar(_UNREADABLE, line)
-        if node.tag not in (_MAP_TAG, _SEQ_TAG):
-            self._report.add(line, f"invalid YAML: the tag {node.tag!r} is not supported")
-            return _Scalar(_UNREADABLE, line)
-        if isinstance(node, yaml.SequenceNode):
-            return _List(tuple(self.convert(item) for item in node.value), line)
-        assert isinstance(node, yaml.MappingNode)
-        return self._mapping(node, line)
-
-    def _mapping(self, node: yaml.MappingNode, line: int) -> _Map:
-        entries: dict[Hashable, _Entry] = {}
-        merged: dict[Hashable, _Entry] = {}
-        duplicates: list[tuple[Hashable, int]] = []
-        for key_node, value_node in node.value:
-            key_line = key_node.start_mark.line + 1
-            if key_node.tag == _MERGE_TAG:
-                for source in self._merge_sources(value_node):
-                    for merged_key, entry in source.entries.items():
-                        merged.setdefault(merged_key, entry)
-                continue
-            key = self.convert(key_node)
-            if isinstance(key, _Scalar) and key.value is _UNREADABLE:
-                continue
-            if not isinstance(key, _Scalar) or not isinstance(key.value, Hashable):
-                self._report.add(key_line, "invalid YAML: a mapping key must be a plain value")
-                continue
-            if key.value in entries:
-                duplicates.append((key.value, key_line))
-                continue
-            entries[key.value] = _Entry(key_line, self.convert(value_node))
-        return _Map({**merged, **entries}, line, tuple(duplicates))
-
-    def _merge_sources(self, node: yaml.Node) -> list[_Map]:
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        maps = [self.convert(source) for source in sources]
-        if not all(isinstance(source, _Map) for source in maps):
-            self._report.add(node.start_mark.line + 1, "invalid YAML: '<<' must merge mappings")
-        return [source for source in maps if isinstance(source, _Map)]
-
-
-MAX_NUMBER = 10**15
-"""The largest magnitude of a number in a survey file (bounds of answers, lengths, counts): beyond it
-floats lose whole numbers, and nothing a survey asks for needs more."""
 MAX_VERSION = 1_000_000
 MAX_TEXT_LENGTH = 10_000
 """The largest ``max_length`` of a text answer (the web chat takes 4,000 characters a message)."""
@@ -206,239 +57,14 @@ MAX_SESSION_TTL = 365 * 86400
 MAX_RESPONSES = 1_000_000_000
 
 
-def _short(value: object) -> str:
-    """A number for a problem line: a 5,000-digit literal is not quoted whole (nor converted, which
-    would raise past Python's 4,300-digit limit)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 200:
-        return "a number of over 60 digits"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
-def _too_deep(text: str) -> tuple[int, str] | None:
-    """The line where YAML collections nest deeper than :data:`MAX_DEPTH`, found on the token stream
-    (which PyYAML reads without recursion, unlike the composer); None when they do not."""
-    depth = 0
-    try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, _OPENING):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return token.start_mark.line + 1, f"the YAML nests deeper than {MAX_DEPTH} levels"
-            elif isinstance(token, _CLOSING):
-                depth -= 1
-    except yaml.YAMLError:
-        return None  # the composer reports it, with its line
-    return None
-
-
-_OPENING = (
-    yaml.BlockMappingStartToken,
-    yaml.BlockSequenceStartToken,
-    yaml.FlowMappingStartToken,
-    yaml.FlowSequenceStartToken,
-)
-_CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
-
-
-def _read_yaml(text: str, report: _Report) -> _Yaml | None:
-    """The single document in ``text`` as located values; None (with a problem) when there is none."""
-    deep = _too_deep(text)
-    if deep is not None:
-        report.add(*deep)
-        return None
-    try:
-        loader = _SurveyYamlLoader(text)
-    except yaml.YAMLError as error:  # a character YAML does not allow
-        report.add(*_yaml_error_problem(error, text))
-        return None
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            report.add(1, "the file is empty")
-            return None
-        return _Converter(loader, report).convert(root)
-    except yaml.YAMLError as error:
-        report.add(*_yaml_error_problem(error, text))
-        return None
-    finally:
-        loader.dispose()
-
-
-def _plain(node: _Yaml) -> object:
-    """The value as loaded, JSON-ready: dates as ISO strings, keys as strings."""
-    if isinstance(node, _List):
-        return [_plain(item) for item in node.items]
-    if isinstance(node, _Map):
-        return {str(key): _plain(entry.value) for key, entry in node.entries.items()}
-    if isinstance(node.value, dt.date):  # also datetime
-        return node.value.isoformat()
-    return node.value
-
-
-def _content_hash(root: _Map) -> str:
+def _content_hash(root: Map) -> str:
     """SHA-256 of the canonical JSON of the document without its top-level ``version``."""
-    document = {str(key): _plain(entry.value) for key, entry in root.entries.items() if key != "version"}
+    document = {str(key): plain(entry.value) for key, entry in root.entries.items() if key != "version"}
     canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# --- Reading fields ---------------------------------------------------------------------------------
-
-
-def _describe(node: _Yaml) -> str:
-    if isinstance(node, _List):
-        return "a list"
-    if isinstance(node, _Map):
-        return "a mapping"
-    value = node.value
-    if value is _UNREADABLE:
-        return "a value that cannot be read"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, dt.datetime):
-        return "a date and time"
-    if isinstance(value, dt.date):
-        return "a date"
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    return f"a {type(value).__name__} value"
-
-
-def _quote_hint(node: _Yaml) -> str:
-    return "; put it in quotes" if isinstance(node, _Scalar) and node.value is not None else ""
-
-
-class _Fields:
-    """The fields of one YAML mapping, each read as the type it must have or reported as a problem."""
-
-    def __init__(self, report: _Report, node: _Map, question: str | None = None) -> None:
-        self._report = report
-        self._node = node
-        self.question = question
-        for key, line in node.duplicates:
-            self.problem(line, f"duplicate field '{key}'")
-
-    def problem(self, line: int, message: str) -> None:
-        self._report.add(line, message, self.question)
-
-    def has(self, key: str) -> bool:
-        return key in self._node.entries
-
-    def line(self, key: str) -> int:
-        """The line of ``key``, or of the mapping when it is absent."""
-        entry = self._node.entries.get(key)
-        return entry.key_line if entry is not None else self._node.line
-
-    def get(self, key: Hashable, *, required: bool = False) -> _Yaml | None:
-        entry = self._node.entries.get(key)
-        if entry is None:
-            if required:
-                self.problem(self._node.line, f"missing required field '{key}'")
-            return None
-        if isinstance(entry.value, _Scalar) and entry.value.value is _UNREADABLE:
-            return None
-        return entry.value
-
-    def _wrong(self, key: Hashable, node: _Yaml, expected: str, hint: str = "") -> None:
-        self.problem(node.line, f"'{key}' must be {expected}, not {_describe(node)}{hint}")
-
-    def string(self, key: Hashable, *, required: bool = False) -> str | None:
-        node = self.get(key, required=required)
-        if node is None:
-            return None
-        if not isinstance(node, _Scalar) or not isinstance(node.value, str):
-            self._wrong(key, node, "text", _quote_hint(node))
-            return None
-        if not node.value.strip():
-            self.problem(node.line, f"'{key}' must not be empty")
-            return None
-        return node.value
-
-    def boolean(self, key: str) -> bool | None:
-        node = self.get(key)
-        if node is None:
-            return None
-        if not isinstance(node, _Scalar) or not isinstance(node.value, bool):
-            self._wrong(key, node, "true or false")
-            return None
-        return node.value
-
-    def integer(self, key: str, *, minimum: int | None = None, maximum: int = MAX_NUMBER) -> int | None:
-        node = self.get(key)
-        if node is None:
-            return None
-        value = node.value if isinstance(node, _Scalar) else None
-        if not isinstance(value, int) or isinstance(value, bool):
-            self._wrong(key, node, "a whole number")
-            return None
-        if minimum is not None and value < minimum:
-            self.problem(node.line, f"'{key}' must be at least {minimum}, not {_short(value)}")
-            return None
-        if value > maximum or (minimum is None and value < -maximum):
-            bounds = f"at most {maximum}" if minimum is not None else f"between {-maximum} and {maximum}"
-            self.problem(node.line, f"'{key}' must be {bounds}, not {_short(value)}")
-            return None
-        return value
-
-    def number(self, key: str) -> float | None:
-        node = self.get(key)
-        if node is None:
-            return None
-        value = node.value if isinstance(node, _Scalar) else None
-        unfit = isinstance(value, float) and not math.isfinite(value)
-        if not isinstance(value, int | float) or isinstance(value, bool) or unfit:
-            self._wrong(key, node, "a number")
-            return None
-        if not -MAX_NUMBER <= value <= MAX_NUMBER:
-            self.problem(
-                node.line, f"'{key}' must be between {-MAX_NUMBER} and {MAX_NUMBER}, not {_short(value)}"
-            )
-            return None
-        return float(value)
-
-    def date(self, key: str) -> str | None:
-        """An ISO date ``YYYY-MM-DD``, written bare (a YAML date) or quoted."""
-        node = self.get(key)
-        if node is None:
-            return None
-        value = node.value if isinstance(node, _Scalar) else None
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value.isoformat()
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            try:
-                return dt.date.fromisoformat(value).isoformat()
-            except ValueError as error:
-                self.problem(node.line, f"'{key}' is not a valid date: {error}")
-                return None
-        self._wrong(key, node, "a date YYYY-MM-DD")
-        return None
-
-    def list(self, key: str, *, required: bool = False) -> _List | None:
-        node = self.get(key, required=required)
-        if node is not None and not isinstance(node, _List):
-            self._wrong(key, node, "a list")
-            return None
-        return node
-
-    def mapping(self, key: str) -> _Map | None:
-        node = self.get(key)
-        if node is not None and not isinstance(node, _Map):
-            self._wrong(key, node, "a mapping")
-            return None
-        return node
-
-    def check_unknown(self, allowed: Collection[str], where: str = "") -> None:
-        for key, entry in self._node.entries.items():
-            if key not in allowed:
-                self.problem(entry.key_line, f"unknown field '{key}'{where}")
-
-
-def _webhook_url(fields: _Fields, url: str, line: int) -> bool:
+def _webhook_url(fields: Fields, url: str, line: int) -> bool:
     """Whether ``url`` may receive a survey's webhooks; reports why not."""
     if len(url) > MAX_URL_LENGTH:
         fields.problem(line, f"a webhook url must be at most {MAX_URL_LENGTH} characters")
@@ -530,11 +156,11 @@ def _id_problem(value: str, pattern: re.Pattern[str], rule: str) -> str | None:
     return None
 
 
-def _peek_id(node: _Yaml) -> tuple[str, int] | None:
+def _peek_id(node: Node) -> tuple[str, int] | None:
     """The ``id`` string of a question mapping and its line, when it has one."""
-    if isinstance(node, _Map) and "id" in node.entries:
+    if isinstance(node, Map) and "id" in node.entries:
         value = node.entries["id"].value
-        if isinstance(value, _Scalar) and isinstance(value.value, str):
+        if isinstance(value, Scalar) and isinstance(value.value, str):
             return value.value, value.line
     return None
 
@@ -548,16 +174,16 @@ def _before_any_question(name: str) -> str:
 class _SurveyReader:
     """Reads and checks one survey document; a survey comes out only when nothing was reported."""
 
-    def __init__(self, report: _Report) -> None:
+    def __init__(self, report: Report) -> None:
         self._report = report
         self._positions: dict[str, int] = {}
         """Question id → index of its first question in the file."""
 
-    def read(self, root: _Yaml) -> Survey | None:
-        if not isinstance(root, _Map):
+    def read(self, root: Node) -> Survey | None:
+        if not isinstance(root, Map):
             self._report.add(root.line, "a survey file must be a mapping with id, title and questions")
             return None
-        top = _Fields(self._report, root)
+        top = Fields(self._report, root)
         top.check_unknown(_TOP_FIELDS)
         survey_id = top.string("id", required=True)
         if survey_id is not None and (problem := _id_problem(survey_id, _SURVEY_ID, "[a-z0-9][a-z0-9_-]*")):
@@ -594,11 +220,11 @@ class _SurveyReader:
             version=version,
         )
 
-    def _settings(self, top: _Fields) -> Settings:
+    def _settings(self, top: Fields) -> Settings:
         node = top.mapping("settings")
         if node is None:
             return Settings()
-        fields = _Fields(self._report, node)
+        fields = Fields(self._report, node)
         fields.check_unknown(_SETTINGS_FIELDS, " in settings")
         defaults = Settings()
         one_response = fields.boolean("one_response_per_user")
@@ -618,7 +244,7 @@ class _SurveyReader:
             broadcasts=broadcasts,
         )
 
-    def _broadcasts(self, settings: _Fields) -> tuple[Broadcast, ...]:
+    def _broadcasts(self, settings: Fields) -> tuple[Broadcast, ...]:
         """``settings.broadcast``: chats each completed response is posted to, each ``{telegram_chat: ID}``
         or ``{slack_channel: ID}``."""
         node = settings.list("broadcast")
@@ -629,18 +255,16 @@ class _SurveyReader:
             return ()
         chats: list[Broadcast] = []
         for item in node.items:
-            entries = item.entries if isinstance(item, _Map) else {}
+            entries = item.entries if isinstance(item, Map) else {}
             if len(entries) != 1 or next(iter(entries)) not in _BROADCAST_CHATS:
                 settings.problem(item.line, "a broadcast is {telegram_chat: ID} or {slack_channel: ID}")
                 continue
             ((key, entry),) = entries.items()
             platform, pattern, expected = _BROADCAST_CHATS[str(key)]
-            value = entry.value.value if isinstance(entry.value, _Scalar) else None
+            value = entry.value.value if isinstance(entry.value, Scalar) else None
             chat = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
             if not pattern.fullmatch(chat):
-                settings.problem(
-                    entry.value.line, f"'{key}' must be {expected}, not {_describe(entry.value)}"
-                )
+                settings.problem(entry.value.line, f"'{key}' must be {expected}, not {describe(entry.value)}")
                 continue
             broadcast = Broadcast(platform, chat)
             if broadcast in chats:
@@ -649,7 +273,7 @@ class _SurveyReader:
             chats.append(broadcast)
         return tuple(chats)
 
-    def _webhooks(self, settings: _Fields) -> tuple[Webhook, ...]:
+    def _webhooks(self, settings: Fields) -> tuple[Webhook, ...]:
         """``settings.webhooks``: a list of ``{url, events}``; an https URL (http only to this machine,
         for trying it out), events among :data:`bot.survey.EVENTS` (``response.completed`` when left out)."""
         node = settings.list("webhooks")
@@ -661,10 +285,10 @@ class _SurveyReader:
         hooks: list[Webhook] = []
         lines: dict[str, int] = {}
         for item in node.items:
-            if not isinstance(item, _Map):
-                settings.problem(item.line, f"a webhook must be a mapping with a url, not {_describe(item)}")
+            if not isinstance(item, Map):
+                settings.problem(item.line, f"a webhook must be a mapping with a url, not {describe(item)}")
                 continue
-            fields = _Fields(self._report, item)
+            fields = Fields(self._report, item)
             fields.check_unknown(_WEBHOOK_FIELDS, " in a webhook")
             url = fields.string("url", required=True)
             events = self._webhook_events(fields)
@@ -678,16 +302,16 @@ class _SurveyReader:
         return tuple(hooks)
 
     @staticmethod
-    def _webhook_events(fields: _Fields) -> frozenset[str] | None:
+    def _webhook_events(fields: Fields) -> frozenset[str] | None:
         node = fields.list("events")
         if node is None:
             return None if fields.has("events") else frozenset({COMPLETED})
         events: set[str] = set()
         for item in node.items:
-            value = item.value if isinstance(item, _Scalar) else None
+            value = item.value if isinstance(item, Scalar) else None
             if value not in EVENTS:
                 known = ", ".join(EVENTS)
-                fields.problem(item.line, f"unknown webhook event {_describe(item)}; known: {known}")
+                fields.problem(item.line, f"unknown webhook event {describe(item)}; known: {known}")
                 return None
             events.add(str(value))
         if not events:
@@ -696,12 +320,12 @@ class _SurveyReader:
         return frozenset(events)
 
     @staticmethod
-    def _duration(fields: _Fields, key: str) -> int | None:
+    def _duration(fields: Fields, key: str) -> int | None:
         """Seconds from ``90s``, ``30m``, ``24h``, ``7d`` or a plain number of seconds."""
         node = fields.get(key)
         if node is None:
             return None
-        value = node.value if isinstance(node, _Scalar) else None
+        value = node.value if isinstance(node, Scalar) else None
         seconds: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             seconds = value
@@ -709,7 +333,7 @@ class _SurveyReader:
             seconds = int(match.group(1)) * _SECONDS[match.group(2)]
         if seconds is None:
             fields.problem(
-                node.line, f"'{key}' must be a duration like 90s, 30m, 24h or 7d, not {_describe(node)}"
+                node.line, f"'{key}' must be a duration like 90s, 30m, 24h or 7d, not {describe(node)}"
             )
             return None
         if seconds <= 0:
@@ -722,7 +346,7 @@ class _SurveyReader:
 
     # --- ids and references -------------------------------------------------------------------------
 
-    def _index_ids(self, nodes: tuple[_Yaml, ...]) -> None:
+    def _index_ids(self, nodes: tuple[Node, ...]) -> None:
         first_lines: dict[str, int] = {}
         for position, node in enumerate(nodes):
             found = _peek_id(node)
@@ -756,7 +380,7 @@ class _SurveyReader:
 
     def _check_template(
         self,
-        fields: _Fields,
+        fields: Fields,
         key: str,
         template: str | None,
         allowed: Callable[[str], str | None],
@@ -777,7 +401,7 @@ class _SurveyReader:
                 fields.problem(where, f"{key}: placeholder {{{name}}} names {problem}")
 
     def _expression(
-        self, fields: _Fields, key: str, label: str, here: int, *, itself: bool
+        self, fields: Fields, key: str, label: str, here: int, *, itself: bool
     ) -> Expression | None:
         source = fields.string(key)
         if source is None:
@@ -797,12 +421,12 @@ class _SurveyReader:
 
     # --- questions ----------------------------------------------------------------------------------
 
-    def _question(self, node: _Yaml, position: int) -> Question | None:
-        if not isinstance(node, _Map):
+    def _question(self, node: Node, position: int) -> Question | None:
+        if not isinstance(node, Map):
             self._report.add(node.line, "a question must be a mapping with id, type and text")
             return None
         found = _peek_id(node)
-        fields = _Fields(self._report, node, found[0] if found else None)
+        fields = Fields(self._report, node, found[0] if found else None)
         problems_before = len(self._report.problems)
 
         question_id = fields.string("id", required=True)
@@ -845,7 +469,7 @@ class _SurveyReader:
         return question if len(self._report.problems) == problems_before else None
 
     @staticmethod
-    def _type(fields: _Fields) -> QuestionType | None:
+    def _type(fields: Fields) -> QuestionType | None:
         name = fields.string("type", required=True)
         if name is None:
             return None
@@ -856,17 +480,17 @@ class _SurveyReader:
             fields.problem(fields.line("type"), f"unknown type {name!r}; the types are {known}")
             return None
 
-    def _rules(self, fields: _Fields, position: int) -> tuple[Rule, ...]:
+    def _rules(self, fields: Fields, position: int) -> tuple[Rule, ...]:
         rules_node = fields.list("next")
         if rules_node is None:
             return ()
         rules: list[Rule] = []
         for number, node in enumerate(rules_node.items, start=1):
             label = f"next rule {number}"
-            if not isinstance(node, _Map):
+            if not isinstance(node, Map):
                 fields.problem(node.line, f"{label} must be a mapping {{if: EXPR, goto: ID}}")
                 continue
-            rule = _Fields(self._report, node, fields.question)
+            rule = Fields(self._report, node, fields.question)
             rule.check_unknown({"if", "goto"}, f" in {label}")
             if not rule.has("if") and number < len(rules_node.items):
                 rule.problem(node.line, f"{label} has no 'if': only the last rule can be unconditional")
@@ -882,7 +506,7 @@ class _SurveyReader:
                 rules.append(Rule(goto=goto, condition=condition))
         return tuple(rules)
 
-    def _type_fields(self, fields: _Fields, question: Question, position: int) -> Question:
+    def _type_fields(self, fields: Fields, question: Question, position: int) -> Question:
         match question.type:
             case QuestionType.TEXT:
                 return self._text(fields, question)
@@ -902,7 +526,7 @@ class _SurveyReader:
                 return question
 
     @staticmethod
-    def _text(fields: _Fields, question: Question) -> Question:
+    def _text(fields: Fields, question: Question) -> Question:
         min_length = fields.integer("min_length", minimum=0, maximum=MAX_TEXT_LENGTH)
         max_length = fields.integer("max_length", minimum=0, maximum=MAX_TEXT_LENGTH)
         effective_max = question.max_length if max_length is None else max_length
@@ -920,7 +544,7 @@ class _SurveyReader:
         return replace(question, min_length=min_length, max_length=effective_max, pattern=pattern)
 
     @staticmethod
-    def _number(fields: _Fields, question: Question) -> Question:
+    def _number(fields: Fields, question: Question) -> Question:
         low = fields.number("min")
         high = fields.number("max")
         if low is not None and high is not None and low > high:
@@ -929,14 +553,14 @@ class _SurveyReader:
         return replace(question, min_value=low, max_value=high, integer=bool(integer))
 
     @staticmethod
-    def _date(fields: _Fields, question: Question) -> Question:
+    def _date(fields: Fields, question: Question) -> Question:
         low = fields.date("min")
         high = fields.date("max")
         if low is not None and high is not None and low > high:
             fields.problem(fields.line("min"), f"min ({low}) is after max ({high})")
         return replace(question, min_date=low, max_date=high)
 
-    def _rating(self, fields: _Fields, question: Question) -> Question:
+    def _rating(self, fields: Fields, question: Question) -> Question:
         low = fields.integer("min")
         high = fields.integer("max")
         low = 1 if low is None else low
@@ -950,7 +574,7 @@ class _SurveyReader:
         labels: dict[int, str] = {}
         labels_node = fields.mapping("labels")
         if labels_node is not None and low < high:
-            label_fields = _Fields(self._report, labels_node, fields.question)
+            label_fields = Fields(self._report, labels_node, fields.question)
             for key, entry in labels_node.entries.items():
                 if not isinstance(key, int) or isinstance(key, bool) or not low <= key <= high:
                     label_fields.problem(
@@ -962,14 +586,14 @@ class _SurveyReader:
                     labels[key] = text
         return replace(question, min_value=float(low), max_value=float(high), labels=labels)
 
-    def _multi_choice(self, fields: _Fields, question: Question, position: int) -> Question:
+    def _multi_choice(self, fields: Fields, question: Question, position: int) -> Question:
         choices = self._choices(fields, position)
         low = fields.integer("min_choices", minimum=1)
         high = fields.integer("max_choices", minimum=1)
         if low is not None and high is not None and low > high:
             fields.problem(fields.line("min_choices"), f"min_choices ({low}) is above max_choices ({high})")
         written = fields.get("choices")
-        count = len(written.items) if isinstance(written, _List) else 0
+        count = len(written.items) if isinstance(written, Seq) else 0
         if count >= 2:
             for key, value in (("min_choices", low), ("max_choices", high)):
                 if value is not None and value > count:
@@ -978,7 +602,7 @@ class _SurveyReader:
                     )
         return replace(question, choices=choices, min_choices=1 if low is None else low, max_choices=high)
 
-    def _choices(self, fields: _Fields, position: int) -> tuple[Choice, ...]:
+    def _choices(self, fields: Fields, position: int) -> tuple[Choice, ...]:
         node = fields.list("choices", required=True)
         if node is None:
             return ()
@@ -999,20 +623,20 @@ class _SurveyReader:
             choices.append(choice)
         return tuple(choices)
 
-    def _choice(self, fields: _Fields, node: _Yaml, position: int) -> Choice | None:
-        if isinstance(node, _Scalar) and isinstance(node.value, str):
+    def _choice(self, fields: Fields, node: Node, position: int) -> Choice | None:
+        if isinstance(node, Scalar) and isinstance(node.value, str):
             if not node.value.strip():
                 fields.problem(node.line, "a choice must not be empty")
                 return None
             return Choice(id=choice_id(node.value), label=node.value)
-        if not isinstance(node, _Map):
+        if not isinstance(node, Map):
             fields.problem(
                 node.line,
                 f"a choice must be a label or a mapping {{id, label, reply}}, "
-                f"not {_describe(node)}{_quote_hint(node)}",
+                f"not {describe(node)}{quote_hint(node)}",
             )
             return None
-        choice = _Fields(self._report, node, fields.question)
+        choice = Fields(self._report, node, fields.question)
         choice.check_unknown({"id", "label", "reply"}, " in a choice")
         identifier = choice.string("id", required=True)
         if identifier is not None and (problem := _id_problem(identifier, _ITEM_ID, "[a-z][a-z0-9_]*")):
@@ -1036,9 +660,9 @@ def load_text(text: str, file: str = "<survey>") -> Survey:
 
     Raises :class:`~bot.errors.DefinitionError` listing every problem when the text breaks the format.
     """
-    report = _Report(file)
+    report = Report(file)
     try:
-        root = _read_yaml(text, report)
+        root = read_yaml(text, report)
         survey = _SurveyReader(report).read(root) if root is not None else None
     except (RecursionError, OverflowError, ValueError, MemoryError) as error:
         # A backstop: the bounds above should refuse such files first, at their line.
@@ -1048,7 +672,7 @@ def load_text(text: str, file: str = "<survey>") -> Survey:
         ) from None
     if survey is None or report.problems:
         raise DefinitionError(report.problems)
-    assert isinstance(root, _Map)
+    assert isinstance(root, Map)
     return replace(survey, source=text, file=file, content_hash=_content_hash(root))
 
 

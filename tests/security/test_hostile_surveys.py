@@ -195,7 +195,7 @@ def test_a_failure_the_bounds_miss_is_still_a_problem_not_a_crash(monkeypatch: p
     def too_deep(*_: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(bot.loader, "_read_yaml", too_deep)
+    monkeypatch.setattr(bot.loader, "read_yaml", too_deep)
     with pytest.raises(DefinitionError) as caught:
         load_text("id: s\n", "odd.yaml")
     assert [str(p) for p in caught.value.problems] == ["odd.yaml:1: the file cannot be read (RecursionError)"]
