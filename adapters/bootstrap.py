@@ -14,15 +14,21 @@ from pathlib import Path
 
 import httpx
 
+from adapters.campaigns import Campaigns, CampaignStore, InvitationStore, MemoryRate, Rate, Reach, RedisRate
 from adapters.config import Config, respondent_secret
-from adapters.stores.memory import InMemoryDeliveryStore
+from adapters.stores.memory import (
+    InMemoryCampaignStore,
+    InMemoryDeliveryStore,
+    InMemoryInvitationStore,
+    InMemoryOptOutStore,
+)
 from adapters.web.identity import web_key
 from adapters.web.limits import Limiter, MemoryLimiter, RedisLimiter
 from adapters.webhooks import DeliveryStore, Policy, Poster, Webhooks, webhook_key
 from bot.catalog import SurveyCache
 from bot.engine import Engine
 from bot.messages import ConversationKey
-from bot.ports import ResponseStore, SessionStore, SurveyStore
+from bot.ports import OptOutStore, ResponseStore, SessionStore, SurveyStore
 
 STATE_DIR = Path("var")
 
@@ -48,6 +54,27 @@ class App:
     """Webhook deliveries (MongoDB, by :func:`open_app`)."""
     webhook_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Derives each webhook endpoint's signing secret (from SURVEYBOT_SECRET, by :func:`open_app`)."""
+    campaigns: CampaignStore = field(default_factory=InMemoryCampaignStore)
+    invitations: InvitationStore = field(default_factory=InMemoryInvitationStore)
+    opt_outs: OptOutStore = field(default_factory=InMemoryOptOutStore)
+    rate: Rate | None = None
+    """Campaign sends' budget (in Redis, shared by every worker, by :func:`open_app`)."""
+
+    def campaign_runner(self, reach: Mapping[str, Reach]) -> Campaigns:
+        """Campaign planning and sending on these stores, through the platforms' ``reach``."""
+        settings = self.config.campaigns
+        per_second = {"telegram": settings.telegram_per_second, "slack": settings.slack_per_second}
+        rate = self.rate or MemoryRate(per_second, settings.burst)
+        return Campaigns(
+            self.campaigns,
+            self.invitations,
+            self.responses,
+            self.opt_outs,
+            self.cache,
+            self.engine.respondent_key,
+            reach,
+            rate,
+        )
 
     def webhooks(
         self, client: httpx.AsyncClient | None = None, posters: Mapping[str, Poster] | None = None
@@ -100,6 +127,7 @@ class App:
 async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "default") -> App:
     """Connect to MongoDB and Redis as configured and build the engine on them."""
     from adapters.metrics import record_event
+    from adapters.stores.campaigns import MongoCampaignStore, MongoInvitationStore, MongoOptOutStore
     from adapters.stores.deliveries import MongoDeliveryStore
     from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.stores.redis_store import RedisSessionStore, key_secret, redis_from_url
@@ -123,6 +151,9 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     surveys = MongoSurveyStore(alias, executor)
     responses = MongoResponseStore(alias, executor)
     deliveries = MongoDeliveryStore(alias, executor)
+    campaigns = MongoCampaignStore(alias, executor)
+    invitations = MongoInvitationStore(alias, executor)
+    opt_outs = MongoOptOutStore(alias, executor)
     deadline = config.engine.message_deadline
     secret = respondent_secret(config, state_dir)
     keys = key_secret(secret)  # names Redis keys (sessions, rate limits) without platform ids
@@ -136,7 +167,8 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     try:
         await surveys.ensure_indexes()
         await responses.ensure_indexes()
-        await deliveries.ensure_indexes()
+        for store in (deliveries, campaigns, invitations, opt_outs):
+            await store.ensure_indexes()
     except BaseException:
         await sessions.aclose()
         await close_mongo()
@@ -149,6 +181,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         secret,
         events=record_event,
         deadline=deadline,
+        opt_outs=opt_outs,
     )
     probes: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": surveys.ping, "redis": sessions.ping}
     return App(
@@ -164,4 +197,12 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         limiter=RedisLimiter(sessions.client, keys),
         deliveries=deliveries,
         webhook_key=webhook_key(secret),
+        campaigns=campaigns,
+        invitations=invitations,
+        opt_outs=opt_outs,
+        rate=RedisRate(
+            sessions.client,
+            {"telegram": config.campaigns.telegram_per_second, "slack": config.campaigns.slack_per_second},
+            config.campaigns.burst,
+        ),
     )

@@ -112,6 +112,16 @@ class WebhookSettings(_Section):
         return self
 
 
+class CampaignSettings(_Section):
+    """How fast campaign invitations and reminders go out, all workers together (docs/campaigns.md)."""
+
+    telegram_per_second: float = Field(25.0, gt=0, le=30)
+    """Telegram allows about 30 messages a second to different users."""
+    slack_per_second: float = Field(1.0, gt=0, le=10)
+    """Slack's chat.postMessage allows about one a second per workspace before it answers 429."""
+    burst: int = Field(5, ge=1, le=100)
+
+
 class Config(_Section):
     mongodb: MongoSettings = MongoSettings()
     redis: RedisSettings = RedisSettings()
@@ -123,6 +133,7 @@ class Config(_Section):
     telegram: TelegramSettings = TelegramSettings()
     slack: SlackSettings = SlackSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     admin_api_token: SecretStr | None = None
     respondent_secret: SecretStr | None = None

@@ -49,6 +49,13 @@ WEBHOOK_ATTEMPTS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+CAMPAIGN_SENDS = Counter(
+    "surveybot_campaign_sends",
+    "Campaign invitations and reminders, by platform and outcome: sent, failed, retry_after (a platform's "
+    "rate limit waited out), skipped, expired.",
+    ["platform", "outcome"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "surveybot_handling_seconds",
     "Time to handle one message, from its arrival at the engine to its replies.",

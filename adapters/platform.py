@@ -24,3 +24,5 @@ class Platform:
     post: Callable[[str, str], Awaitable[None]] | None = None
     """Posts text to a chat (a survey's broadcast of completed responses); raises
     :class:`adapters.webhooks.PostFailed`."""
+    reach: Any = None
+    """Lists a campaign's people and invites them (an :class:`adapters.campaigns.Reach`)."""

@@ -52,13 +52,17 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
     app = await open_app(config)
     started: list[Platform] = []
     webhooks: Webhooks | None = None
-    stop_webhooks = asyncio.Event()
+    stop_background = asyncio.Event()
     delivering: asyncio.Task[None] | None = None
+    inviting: asyncio.Task[None] | None = None
     try:
         platforms = configured_platforms(app)
-        # Every process relays and delivers webhooks and broadcasts, one worker at a time per delivery.
+        # Every process relays and delivers webhooks and broadcasts, one worker at a time per delivery,
+        # and plans and sends campaigns, one worker per invitation.
         webhooks = app.webhooks(posters={p.name: p.post for p in platforms if p.post is not None})
-        delivering = asyncio.create_task(webhooks.run(stop_webhooks))
+        delivering = asyncio.create_task(webhooks.run(stop_background))
+        campaigns = app.campaign_runner({p.name: p.reach for p in platforms if p.reach is not None})
+        inviting = asyncio.create_task(campaigns.run(stop_background))
         web = create_web_app(app, platforms)
         for platform in platforms:
             if platform.start is not None:
@@ -67,7 +71,11 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
             log.info("platform %s started", platform.name)
         yield web
     finally:
-        stop_webhooks.set()
+        stop_background.set()
+        for task in (inviting,):
+            if task is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(task, config.webhooks.timeout_seconds + 1)
         if delivering is not None:
             try:
                 # An attempt under way finishes, platforms still up (or its lease lapses and another

@@ -243,11 +243,13 @@ class Policy:
 
 
 class PostFailed(Exception):
-    """A platform refused or could not take a broadcast; ``retry_after``: seconds it asked to wait."""
+    """A platform refused or could not take a message; ``retry_after``: seconds it asked to wait;
+    ``permanent``: trying again cannot help (the person blocked the bot, never started it)."""
 
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+    def __init__(self, message: str, retry_after: float = 0.0, permanent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.permanent = permanent
 
 
 Poster = Callable[[str, str], Awaitable[None]]

@@ -22,7 +22,7 @@ from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageU
 from bot.flow import current_question, may_end_after, next_question
 from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
-from bot.ports import ResponseStore, SessionStore
+from bot.ports import OptOutStore, ResponseStore, SessionStore
 from bot.responses import (
     Answer,
     AnswerValue,
@@ -39,7 +39,7 @@ from bot.survey import BUTTON_TYPES, COMPLETED, STARTED, Question, QuestionType,
 
 log = logging.getLogger("surveybot.engine")
 
-COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "help"})
+COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "help", "optout", "optin"})
 
 DEFAULT_TTL = 24 * 3600
 DEFAULT_DEADLINE = 3.0
@@ -91,11 +91,13 @@ class Engine:
         clock: Callable[[], datetime] = _utcnow,
         events: Callable[[str, str], None] | None = None,
         deadline: float = DEFAULT_DEADLINE,
+        opt_outs: OptOutStore | None = None,
     ) -> None:
         """``events``, when given, is called with ``(event, platform)`` for each of :data:`EVENTS` that
         happens (for metrics); it must be quick, and whatever it raises is logged and ignored.
         ``deadline`` is how many seconds one message may take before the respondent is told to try
-        again."""
+        again. ``opt_outs`` keeps who said ``/optout`` (campaigns invite nobody who did)."""
+        self._opt_outs = opt_outs
         self._surveys = surveys
         self._responses = responses
         self._sessions = sessions
@@ -313,6 +315,12 @@ class Engine:
             await self._list_surveys(ctx, texts.PICK_SURVEY)
         elif command == "help":
             ctx.out.append(Outgoing(chat_id=ctx.msg.chat_id, text=texts.HELP, topic=Topic.HELP))
+        elif command in ("optout", "optin"):
+            if self._opt_outs is None:
+                ctx.say(texts.NO_INVITATIONS)
+                return
+            await self._opt_outs.record(self._key(ctx), command == "optout")
+            ctx.say(texts.OPTED_OUT if command == "optout" else texts.OPTED_IN)
         elif command in ("back", "skip", "restart", "stop"):
             active = await self._ongoing_or_finish(ctx)
             verdict = outcome(_state(active), Input(command))

@@ -94,8 +94,6 @@ _SURVEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ITEM_ID = re.compile(r"[a-z][a-z0-9_]*")
 """Question and choice ids."""
 _MAX_ID_LENGTH = 32
-_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _TOP_FIELDS = frozenset({"id", "title", "version", "settings", "welcome", "goodbye", "questions"})
 _SETTINGS_FIELDS = frozenset(
@@ -230,7 +228,7 @@ class _SurveyReader:
         one_response = fields.boolean("one_response_per_user")
         allow_back = fields.boolean("allow_back")
         anonymous = fields.boolean("anonymous")
-        session_ttl = self._duration(fields, "session_ttl")
+        session_ttl = fields.duration("session_ttl", MAX_SESSION_TTL, "365d")
         max_responses = fields.integer("max_responses", minimum=1, maximum=MAX_RESPONSES)
         webhooks = self._webhooks(fields)
         broadcasts = self._broadcasts(fields)
@@ -318,31 +316,6 @@ class _SurveyReader:
             fields.problem(node.line, "'events' must name at least one event")
             return None
         return frozenset(events)
-
-    @staticmethod
-    def _duration(fields: Fields, key: str) -> int | None:
-        """Seconds from ``90s``, ``30m``, ``24h``, ``7d`` or a plain number of seconds."""
-        node = fields.get(key)
-        if node is None:
-            return None
-        value = node.value if isinstance(node, Scalar) else None
-        seconds: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            seconds = value
-        elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
-            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
-        if seconds is None:
-            fields.problem(
-                node.line, f"'{key}' must be a duration like 90s, 30m, 24h or 7d, not {describe(node)}"
-            )
-            return None
-        if seconds <= 0:
-            fields.problem(node.line, f"'{key}' must be longer than zero")
-            return None
-        if seconds > MAX_SESSION_TTL:
-            fields.problem(node.line, f"'{key}' must be at most 365d")
-            return None
-        return seconds
 
     # --- ids and references -------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ from yaml.reader import ReaderError
 from bot.errors import Problem
 from bot.expressions import MAX_DEPTH
 
+_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
 MAX_NUMBER = 10**15
 """The largest magnitude of a number in a file (bounds of answers, lengths, counts): beyond it floats
 lose whole numbers, and nothing a survey or campaign asks for needs more."""
@@ -281,6 +284,10 @@ class Fields:
         for key, line in node.duplicates:
             self.problem(line, f"duplicate field '{key}'")
 
+    def within(self, node: Map) -> Fields:
+        """The fields of a mapping nested in this one, reported to the same file."""
+        return Fields(self._report, node, self.question)
+
     def problem(self, line: int, message: str) -> None:
         self._report.add(line, message, self.question)
 
@@ -389,6 +396,31 @@ class Fields:
             self._wrong(key, node, "a mapping")
             return None
         return node
+
+    def duration(self, key: str, maximum: int, maximum_text: str) -> int | None:
+        """Seconds from ``90s``, ``30m``, ``24h``, ``7d`` or a plain number of seconds, above zero and at
+        most ``maximum`` (``maximum_text`` as the problem says it)."""
+        node = self.get(key)
+        if node is None:
+            return None
+        value = node.value if isinstance(node, Scalar) else None
+        seconds: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            seconds = value
+        elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+        if seconds is None:
+            self.problem(
+                node.line, f"'{key}' must be a duration like 90s, 30m, 24h or 7d, not {describe(node)}"
+            )
+            return None
+        if seconds <= 0:
+            self.problem(node.line, f"'{key}' must be longer than zero")
+            return None
+        if seconds > maximum:
+            self.problem(node.line, f"'{key}' must be at most {maximum_text}")
+            return None
+        return seconds
 
     def check_unknown(self, allowed: Collection[str], where: str = "") -> None:
         for key, entry in self._node.entries.items():

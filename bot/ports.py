@@ -7,7 +7,7 @@ Every method may raise :class:`bot.errors.StorageUnavailable` when its store can
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -141,6 +141,17 @@ class ResponseStore(Protocol):
     async def clear_events(self, response_id: str, events: tuple[str, ...]) -> None:
         """Take ``events`` out of the response's outbox, once they were handed over. Changes nothing else:
         not the revision, so that no conversation's write is refused for it."""
+
+
+class OptOutStore(Protocol):
+    """Who said ``/optout``: never invited or reminded again until they say ``/optin``. Keyed by
+    respondent key (see :func:`bot.responses.respondent_key`), so no platform id is stored for it."""
+
+    async def record(self, respondent_key: str, opted_out: bool) -> None:
+        """Remember (or forget) that the respondent opted out."""
+
+    async def opted_out(self, respondent_keys: Collection[str]) -> set[str]:
+        """Those of ``respondent_keys`` who opted out."""
 
 
 class SessionStore(Protocol):

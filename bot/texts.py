@@ -27,6 +27,9 @@ UNKNOWN_COMMAND = "I don't know the command /{command}."
 PICK_MORE = "Please pick at least {n}."
 PICK_FEWER = "Please pick at most {n}."
 FALLBACK_NAME = "friend"
+OPTED_OUT = "Done: I will send you no more invitations or reminders. Send /optin to get them again."
+OPTED_IN = "Done: you may get invitations and reminders again. Send /optout to stop them."
+NO_INVITATIONS = "This bot sends no invitations, so there is nothing to opt out of."
 HELP = """I run surveys. You can send:
 /start [survey] – start or resume a survey
 /surveys – the surveys you can take
@@ -34,5 +37,6 @@ HELP = """I run surveys. You can send:
 /skip – skip an optional question
 /restart – drop your answers and begin again
 /stop – pause; /start continues later
+/optout – no more invitations or reminders from me (/optin to get them again)
 /help – this text
 The commands also work without the slash, except as the answer to a free-text question."""

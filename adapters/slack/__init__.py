@@ -22,6 +22,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.campaigns import Person
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.slack import admin as slack_admin
@@ -29,8 +30,9 @@ from adapters.slack.blocks import ACTION_PREFIX, escape, home_view, notice_text,
 from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin, is_survey_file
 from adapters.webhooks import PostFailed
 from bot import actions
+from bot.campaigns import Audience
 from bot.errors import StorageUnavailable
-from bot.messages import Incoming, Kind, Outgoing, Role
+from bot.messages import Button, Incoming, Kind, Outgoing, Role
 
 if TYPE_CHECKING:
     from adapters.bootstrap import App
@@ -257,6 +259,7 @@ class SlackBot:
                 stop=self.stop,
                 details={"mode": "socket"},
                 post=self.post,
+                reach=self,
             )
         return Platform(
             PLATFORM,
@@ -264,7 +267,57 @@ class SlackBot:
             mount=self.mount,
             details={"mode": "events-api", "path": EVENTS_PATH},
             post=self.post,
+            reach=self,
         )
+
+    # --- campaigns (adapters.campaigns.Reach)
+
+    async def people(self, audience: Audience) -> list[Person]:
+        """The campaign's Slack people: the users named, every member of the channels and user groups
+        (bots and deactivated accounts left out), with their names and time zones."""
+        ids = list(audience.slack_users)
+        try:
+            for channel in audience.slack_channels:
+                cursor = None
+                while True:
+                    page = await self.client.conversations_members(channel=channel, cursor=cursor, limit=200)
+                    ids += page.get("members") or []
+                    cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                    if not cursor:
+                        break
+            for group in audience.slack_usergroups:
+                ids += (await self.client.usergroups_users_list(usergroup=group)).get("users") or []
+            people = []
+            for user in dict.fromkeys(ids):
+                found = (await self.client.users_info(user=user)).get("user") or {}
+                if found.get("is_bot") or found.get("deleted") or user == "USLACKBOT":
+                    continue
+                profile = found.get("profile") or {}
+                name = profile.get("display_name") or profile.get("real_name") or found.get("name") or "there"
+                people.append(Person(PLATFORM, user, name, found.get("tz") or None))
+            return people
+        except SlackApiError as exc:
+            raise PostFailed(f"Slack: {exc.response.get('error')}", _retry_after(exc)) from exc
+
+    async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
+        start = Outgoing(
+            user_id, text, actions=(Button(f"Start “{title}”", f"/start {survey_id}", role=Role.START),)
+        )
+        message = render(start)
+        try:
+            channel = await self._dm(user_id)
+            await self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            permanent = error in (
+                "user_not_found",
+                "user_disabled",
+                "cannot_dm_bot",
+                "not_allowed_token_type",
+            )
+            raise PostFailed(f"Slack: {error}", _retry_after(exc), permanent) from exc
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
     async def post(self, channel: str, text: str) -> None:
         """A broadcast to a channel the app is in; ``text`` is escaped, so an answer cannot mention
@@ -274,12 +327,7 @@ class SlackBot:
                 channel=channel, text=escape(text), unfurl_links=False, unfurl_media=False
             )
         except SlackApiError as exc:
-            retry = (
-                float(exc.response.headers.get("Retry-After", 0) or 0)
-                if exc.response.status_code == 429
-                else 0
-            )
-            raise PostFailed(f"Slack: {exc.response.get('error')}", retry) from exc
+            raise PostFailed(f"Slack: {exc.response.get('error')}", _retry_after(exc)) from exc
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
@@ -530,3 +578,10 @@ class SlackBot:
 def slack_platform(app: App) -> Platform:
     """The Slack platform for the runner: Socket Mode with an app token, else the Events API."""
     return SlackBot(app).platform()
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    """The seconds Slack asked to wait (a 429's Retry-After), else 0."""
+    if exc.response.status_code != 429:
+        return 0.0
+    return float(exc.response.headers.get("Retry-After", 0) or 0)

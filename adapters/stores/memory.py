@@ -13,11 +13,13 @@ import builtins
 import dataclasses
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.campaigns import Invitation, InvitationStatus
 from adapters.webhooks import Delivery, DeliveryStatus
+from bot.campaigns import Campaign
 from bot.errors import (
     DuplicateResponse,
     NotFound,
@@ -450,3 +452,120 @@ def _at_ms(delivery: Delivery) -> Delivery:
         next_at=stored_time(delivery.next_at),
         delivered_at=stored_time(delivery.delivered_at) if delivery.delivered_at else None,
     )
+
+
+class InMemoryOptOutStore(_Switch):
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    async def record(self, respondent_key: str, opted_out: bool) -> None:
+        self._check()
+        (self.keys.add if opted_out else self.keys.discard)(respondent_key)
+
+    async def opted_out(self, respondent_keys: Collection[str]) -> builtins.set[str]:
+        self._check()
+        return self.keys & set(respondent_keys)
+
+
+class InMemoryCampaignStore(_Switch):
+    def __init__(self) -> None:
+        self.stored: dict[str, Campaign] = {}
+        self.paused: dict[str, bool] = {}
+        self.planned_until: dict[str, datetime] = {}
+        self.leases: dict[str, tuple[str, datetime]] = {}
+
+    async def put(self, campaign: Campaign, now: datetime) -> bool:
+        self._check()
+        if self.stored.get(campaign.id) == campaign:
+            return False
+        if campaign.id not in self.stored:
+            self.planned_until[campaign.id] = campaign.schedule.start(now)
+            self.paused[campaign.id] = False
+        self.stored[campaign.id] = campaign
+        return True
+
+    async def get(self, campaign_id: str) -> tuple[Campaign, bool]:
+        self._check()
+        if campaign_id not in self.stored:
+            raise NotFound(f"no campaign '{campaign_id}'")
+        return self.stored[campaign_id], self.paused[campaign_id]
+
+    async def list(self) -> builtins.list[tuple[Campaign, bool]]:
+        self._check()
+        return [(c, self.paused[i]) for i, c in sorted(self.stored.items())]
+
+    async def set_paused(self, campaign_id: str, paused: bool) -> None:
+        await self.get(campaign_id)
+        self.paused[campaign_id] = paused
+
+    async def take_planning(
+        self, campaign_id: str, owner: str, now: datetime, until: datetime
+    ) -> datetime | None:
+        self._check()
+        held = self.leases.get(campaign_id)
+        if self.paused.get(campaign_id, True) or (held is not None and held[0] != owner and held[1] > now):
+            return None
+        self.leases[campaign_id] = (owner, until)
+        return self.planned_until[campaign_id]
+
+    async def planned(self, campaign_id: str, owner: str, upto: datetime) -> None:
+        self._check()
+        if self.leases.get(campaign_id, ("", None))[0] == owner:
+            self.planned_until[campaign_id] = upto
+            del self.leases[campaign_id]
+
+
+class InMemoryInvitationStore(_Switch):
+    def __init__(self) -> None:
+        self.stored: dict[str, Invitation] = {}
+
+    async def add(self, invitations: Sequence[Invitation]) -> None:
+        self._check()
+        for invitation in invitations:
+            self.stored.setdefault(invitation.id, invitation)
+
+    async def claim(
+        self, now: datetime, lease_until: datetime, owner: str, limit: int
+    ) -> builtins.list[Invitation]:
+        self._check()
+        due = sorted(
+            (i for i in self.stored.values() if i.status is InvitationStatus.PENDING and i.due_at <= now),
+            key=lambda i: i.due_at,
+        )[:limit]
+        for invitation in due:
+            self.stored[invitation.id] = dataclasses.replace(invitation, due_at=lease_until, owner=owner)
+        return [self.stored[i.id] for i in due]
+
+    async def sending(self, invitation: Invitation) -> bool:
+        self._check()
+        held = self.stored.get(invitation.id)
+        if held is None or held.owner != invitation.owner or held.status is not InvitationStatus.PENDING:
+            return False
+        self.stored[invitation.id] = dataclasses.replace(held, status=InvitationStatus.SENDING)
+        return True
+
+    async def settle(self, invitation: Invitation) -> bool:
+        self._check()
+        held = self.stored.get(invitation.id)
+        busy = (InvitationStatus.PENDING, InvitationStatus.SENDING)
+        if held is None or held.owner != invitation.owner or held.status not in busy:
+            return False
+        self.stored[invitation.id] = invitation
+        return True
+
+    async def unconfirm_stale(self, now: datetime) -> int:
+        self._check()
+        stale = [i for i in self.stored.values() if i.status is InvitationStatus.SENDING and i.due_at < now]
+        for invitation in stale:
+            self.stored[invitation.id] = dataclasses.replace(invitation, status=InvitationStatus.UNCONFIRMED)
+        return len(stale)
+
+    async def counts(self, campaign_id: str) -> dict[tuple[str, int, InvitationStatus], int]:
+        self._check()
+        counts: dict[tuple[str, int, InvitationStatus], int] = {}
+        for i in self.stored.values():
+            if i.campaign_id == campaign_id:
+                counts[(i.occurrence, i.reminder, i.status)] = (
+                    counts.get((i.occurrence, i.reminder, i.status), 0) + 1
+                )
+        return counts

@@ -41,12 +41,14 @@ from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.bootstrap import App
+from adapters.campaigns import Person
 from adapters.config import TelegramSettings
 from adapters.logs import keep_secret
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.survey_admin import AdminReply, SurveyAdmin, is_survey_file
 from adapters.webhooks import PostFailed
+from bot.campaigns import Audience
 from bot.engine import split_command
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 from bot.survey import QuestionType
@@ -74,6 +76,7 @@ MENU = [
     BotCommand("skip", "Skip an optional question"),
     BotCommand("restart", "Drop your answers and begin again"),
     BotCommand("stop", "Pause; /start continues later"),
+    BotCommand("optout", "No more invitations or reminders (/optin undoes it)"),
     BotCommand("help", "What you can send"),
 ]
 ADMIN_MENU = [*MENU, BotCommand("results", "Results of a survey: /results SURVEY_ID")]
@@ -397,6 +400,36 @@ class TelegramAdapter:
         except TelegramError as exc:
             raise PostFailed(f"Telegram: {exc.message}") from exc
 
+    # ------------------------------------------------------------------ campaigns (adapters.campaigns.Reach)
+
+    async def people(self, audience: Audience) -> list[Person]:
+        """The campaign's Telegram people, named by their chat (Telegram keeps no time zone)."""
+        await self._initialize()
+        people = []
+        for user_id in audience.telegram:
+            name = "there"
+            try:
+                chat = await self.bot.get_chat(int(user_id))
+                name = chat.first_name or chat.full_name or name
+            except TelegramError as exc:  # never started the bot, or blocked it: the invite will say
+                log.info("no Telegram chat for a campaign's person: %s", exc.message)
+            people.append(Person(PLATFORM, user_id, name))
+        return people
+
+    async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
+        await self._initialize()
+        start = Outgoing(
+            user_id, text, actions=(Button(f"Start “{title}”", f"/start {survey_id}", role=Role.START),)
+        )
+        try:
+            await self.bot.send_message(int(user_id), chunks(text)[0], reply_markup=keyboard(start))
+        except RetryAfter as exc:
+            raise PostFailed("Telegram flood control", _seconds(exc)) from exc
+        except (Forbidden, BadRequest) as exc:  # blocked the bot, never started it, no such chat
+            raise PostFailed(f"Telegram: {exc.message}", permanent=True) from exc
+        except TelegramError as exc:
+            raise PostFailed(f"Telegram: {exc.message}") from exc
+
     async def stop(self) -> None:
         if self._startup is not None:
             self._startup.cancel()
@@ -569,4 +602,5 @@ def telegram_platform(app: App, request: BaseRequest | None = None) -> Platform:
         mount=adapter.mount if webhook else None,
         details={"mode": "webhook" if webhook else "polling", "api": app.config.telegram.api_base_url},
         post=adapter.post,
+        reach=adapter,
     )

@@ -800,6 +800,7 @@ async def test_start_up_registers_the_command_menu_and_the_webhook(h: Harness) -
         "skip",
         "restart",
         "stop",
+        "optout",
         "help",
     ]
     assert commands[1].params["scope"] == {"type": "chat", "chat_id": 77}
