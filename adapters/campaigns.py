@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from adapters.metrics import CAMPAIGN_SENDS
 from adapters.webhooks import PostFailed
+from bot.campaign_file import load_campaign_text
 from bot.campaigns import (
     REMINDER_MESSAGE,
     RESUME_MESSAGE,
@@ -46,7 +47,7 @@ from bot.campaigns import (
     occurrence_key,
 )
 from bot.catalog import SurveyCache
-from bot.errors import StorageUnavailable, SurveyNotFound
+from bot.errors import DefinitionError, Problem, StorageUnavailable, SurveyNotFound
 from bot.ports import OptOutStore, ResponseStore
 from bot.responses import Status
 
@@ -169,6 +170,10 @@ class InvitationStore(Protocol):
 
     async def counts(self, campaign_id: str) -> dict[tuple[str, int, InvitationStatus], int]:
         """How many invitations, by (occurrence, reminder number, status)."""
+        ...
+
+    async def sent(self, campaign_id: str) -> list[Invitation]:
+        """The campaign's invitations (not reminders) that were sent."""
         ...
 
 
@@ -478,3 +483,88 @@ class Campaigns:
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), poll_s)
+
+
+# --- for admins -------------------------------------------------------------------------------------
+
+
+async def store_campaign(
+    store: CampaignStore, surveys: SurveyCache, text: str, file: str, now: datetime
+) -> tuple[Campaign, bool]:
+    """Validate a campaign file (also against its survey) and store it; (campaign, whether it changed).
+    Raises :class:`bot.errors.DefinitionError` with ``FILE:LINE`` problems, storing nothing."""
+    campaign = load_campaign_text(text, file)
+    line = next((n for n, row in enumerate(text.splitlines(), 1) if row.startswith("survey:")), 1)
+    try:
+        survey = await surveys.get(campaign.survey_id)
+    except SurveyNotFound:
+        raise DefinitionError(
+            [Problem(file, line, f"no survey '{campaign.survey_id}' is stored; load it first")]
+        ) from None
+    if campaign.schedule.cron is not None and survey.settings.one_response_per_user:
+        problem = (
+            f"survey '{survey.id}' takes one response per person, so a recurring campaign could not ask "
+            "again; set one_response_per_user: false in the survey"
+        )
+        raise DefinitionError([Problem(file, line, problem)])
+    return campaign, await store.put(campaign, now)
+
+
+@dataclass(frozen=True)
+class OccurrenceStatus:
+    occurrence: str
+    invited: int
+    """Invitations sent."""
+    reminded: int
+    """Reminders sent."""
+    started: int
+    """Of those invited, how many have a response started since (in progress or completed)."""
+    completed: int
+    pending: int
+    failed: int
+    skipped: int
+    unconfirmed: int
+    expired: int
+
+
+async def campaign_status(runner: Campaigns, campaign_id: str) -> list[OccurrenceStatus]:
+    """Per occurrence: invited, reminded, started, completed, and what was not sent and why."""
+    campaign, _ = await runner.campaigns.get(campaign_id)
+    counts = await runner.invitations.counts(campaign_id)
+    invited = await runner.invitations.sent(campaign_id)
+    rows = []
+    for occurrence in sorted({o for o, _, _ in counts}):
+        mine = {(r, s): n for (o, r, s), n in counts.items() if o == occurrence}
+
+        def total(
+            status: InvitationStatus,
+            reminders: bool | None = None,
+            mine: dict[tuple[int, InvitationStatus], int] = mine,
+        ) -> int:
+            return sum(
+                n for (r, s), n in mine.items() if s is status and (reminders is None or (r > 0) == reminders)
+            )
+
+        started = completed = 0
+        for invitation in (i for i in invited if i.occurrence == occurrence):
+            key = runner.key_of(invitation.platform, invitation.user_id)
+            response = await runner.responses.find(campaign.survey_id, key)
+            sent = invitation.sent_at or invitation.scheduled_at
+            if response is not None and response.started_at >= sent - timedelta(minutes=1):
+                started += 1
+                completed += response.status is Status.COMPLETED
+        rows.append(
+            OccurrenceStatus(
+                occurrence,
+                invited=total(InvitationStatus.SENT, False),
+                reminded=total(InvitationStatus.SENT, True),
+                started=started,
+                completed=completed,
+                pending=total(InvitationStatus.PENDING) + total(InvitationStatus.SENDING),
+                failed=total(InvitationStatus.FAILED),
+                skipped=total(InvitationStatus.SKIPPED),
+                unconfirmed=total(InvitationStatus.UNCONFIRMED),
+                expired=total(InvitationStatus.EXPIRED),
+            )
+        )
+    return rows

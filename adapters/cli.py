@@ -302,6 +302,124 @@ def webhook_retry(
         raise typer.Exit(1)
 
 
+campaigns_cli = typer.Typer(no_args_is_help=True, help="Campaigns: surveys sent to people on a schedule.")
+cli.add_typer(campaigns_cli, name="campaigns")
+
+
+@campaigns_cli.command("load")
+def campaigns_load(files: Annotated[list[Path], typer.Argument(help="Campaign files.")]) -> None:
+    """Validate campaign files (against their surveys too) and store them; a refused file stores nothing."""
+    from datetime import UTC, datetime
+
+    from adapters.campaigns import store_campaign
+
+    async def load_all(app: App) -> int:
+        refused = 0
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+                campaign, changed = await store_campaign(
+                    app.campaigns, app.cache, text, str(file), datetime.now(UTC)
+                )
+            except DefinitionError as exc:
+                refused += 1
+                for problem in exc.problems:
+                    err.print(str(problem), markup=False, soft_wrap=True)
+            except (OSError, UnicodeDecodeError) as exc:
+                refused += 1
+                err.print(f"{file}:0: cannot read: {exc}", markup=False, soft_wrap=True)
+            else:
+                what = "stored" if changed else "unchanged"
+                out.print(f"{file}: campaign {campaign.id} {what}", markup=False, soft_wrap=True)
+        return refused
+
+    if _with_app(_config(), load_all):
+        raise typer.Exit(1)
+
+
+@campaigns_cli.command("list")
+def campaigns_list() -> None:
+    """The stored campaigns: survey, schedule, audience size, paused or not."""
+
+    async def listing(app: App) -> Table:
+        table = Table("id", "survey", "schedule", "audience", "reminders", "paused")
+        for campaign, paused in await app.campaigns.list():
+            schedule = campaign.schedule
+            when = schedule.cron or (schedule.at.isoformat(" ", "minutes") if schedule.at else "")
+            where = "each person's own zone" if schedule.local else schedule.timezone
+            audience = campaign.audience
+            named = len(audience.telegram) + len(audience.slack_users)
+            groups = len(audience.slack_channels) + len(audience.slack_usergroups)
+            table.add_row(
+                campaign.id,
+                campaign.survey_id,
+                f"{when} ({where})",
+                f"{named} people" + (f", {groups} channels/groups" if groups else ""),
+                str(campaign.reminders.count),
+                "yes" if paused else "",
+            )
+        return table
+
+    out.print(_with_app(_config(), listing))
+
+
+@campaigns_cli.command("status")
+def campaigns_status(campaign_id: Annotated[str, typer.Argument(help="The campaign.")]) -> None:
+    """Per occurrence: invited, reminded, started, completed, and what was not sent."""
+    from adapters.campaigns import campaign_status
+    from bot.errors import NotFound
+
+    async def report(app: App) -> Table:
+        table = Table(
+            "occurrence",
+            "invited",
+            "reminded",
+            "started",
+            "completed",
+            "pending",
+            "failed",
+            "skipped",
+            "unconfirmed",
+            "expired",
+        )
+        try:
+            rows = await campaign_status(app.campaign_runner({}), campaign_id)
+        except NotFound as exc:
+            err.print(f"surveybot: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        for row in rows:
+            table.add_row(row.occurrence, *(str(v) for v in list(vars(row).values())[1:]))
+        return table
+
+    out.print(_with_app(_config(), report))
+
+
+def _pause(campaign_id: str, paused: bool) -> None:
+    from bot.errors import NotFound
+
+    async def change(app: App) -> None:
+        try:
+            await app.campaigns.set_paused(campaign_id, paused)
+        except NotFound as exc:
+            err.print(f"surveybot: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        out.print(f"campaign {campaign_id} {'paused' if paused else 'resumed'}", markup=False)
+
+    _with_app(_config(), change)
+
+
+@campaigns_cli.command("pause")
+def campaigns_pause(campaign_id: Annotated[str, typer.Argument(help="The campaign.")]) -> None:
+    """Stop planning and sending (invitations due meanwhile wait, and expire after six hours)."""
+    _pause(campaign_id, True)
+
+
+@campaigns_cli.command("resume")
+def campaigns_resume(campaign_id: Annotated[str, typer.Argument(help="The campaign.")]) -> None:
+    """Plan and send again."""
+    _pause(campaign_id, False)
+
+
 def main() -> None:
     try:
         cli()

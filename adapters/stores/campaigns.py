@@ -257,6 +257,10 @@ class MongoInvitationStore(_MongoStore):
         result = await self._run(lambda c: c.update_many(stale, change))
         return int(result.modified_count)
 
+    async def sent(self, campaign_id: str) -> builtins.list[Invitation]:
+        query = {"campaign_id": campaign_id, "reminder": 0, "status": InvitationStatus.SENT.value}
+        return [_invitation(raw) for raw in await self._run(lambda c: list(c.find(query)))]
+
     async def counts(self, campaign_id: str) -> dict[tuple[str, int, InvitationStatus], int]:
         pipeline: builtins.list[Document] = [
             {"$match": {"campaign_id": campaign_id}},

@@ -560,6 +560,14 @@ class InMemoryInvitationStore(_Switch):
             self.stored[invitation.id] = dataclasses.replace(invitation, status=InvitationStatus.UNCONFIRMED)
         return len(stale)
 
+    async def sent(self, campaign_id: str) -> builtins.list[Invitation]:
+        self._check()
+        return [
+            i
+            for i in self.stored.values()
+            if i.campaign_id == campaign_id and i.reminder == 0 and i.status is InvitationStatus.SENT
+        ]
+
     async def counts(self, campaign_id: str) -> dict[tuple[str, int, InvitationStatus], int]:
         self._check()
         counts: dict[tuple[str, int, InvitationStatus], int] = {}

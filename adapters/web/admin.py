@@ -19,11 +19,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.bootstrap import App
+from adapters.campaigns import campaign_status, store_campaign
 from adapters.reports.charts import render_charts
 from adapters.reports.export import csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
 from adapters.web.limits import client_address
 from adapters.webhooks import Delivery, DeliveryStatus, signing_secret
+from bot.campaigns import Campaign
 from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
@@ -184,6 +186,31 @@ class DeliveryOut(_Out):
     next_at: datetime = Field(description="When it is due (pending), or was last due.")
     last_error: str | None
     delivered_at: datetime | None
+
+
+class CampaignOut(_Out):
+    id: str
+    survey_id: str
+    schedule: str = Field(description="The cron expression or the date and time, with the time zone.")
+    paused: bool
+
+
+class CampaignStored(_Out):
+    id: str
+    stored: bool = Field(description="False when the same definition was stored already.")
+
+
+class OccurrenceOut(_Out):
+    occurrence: str = Field(description="The wall-clock time of the occurrence, YYYY-MM-DDTHH:MM.")
+    invited: int
+    reminded: int
+    started: int
+    completed: int
+    pending: int
+    failed: int
+    skipped: int
+    unconfirmed: int
+    expired: int
 
 
 class Retried(_Out):
@@ -683,6 +710,81 @@ def admin_router(app: App, token: str) -> APIRouter:
                 404, f"no chart for question '{question_id}' (unknown, no answers, or free text)"
             )
         return Response(rendered[0].png, media_type="image/png")
+
+    # --- campaigns
+
+    def campaign_out(campaign: Campaign, paused: bool) -> CampaignOut:
+        schedule = campaign.schedule
+        when = schedule.cron or (schedule.at.isoformat(" ", "minutes") if schedule.at else "")
+        zone = "each person's own time zone" if schedule.local else schedule.timezone
+        return CampaignOut(
+            id=campaign.id, survey_id=campaign.survey_id, schedule=f"{when} ({zone})", paused=paused
+        )
+
+    @router.post(
+        "/campaigns",
+        tags=["campaigns"],
+        summary="Upload a campaign (YAML): validated like `surveybot campaigns load`",
+        status_code=201,
+        response_model=CampaignStored,
+        responses={422: {"model": Problems, "description": "Every problem as `FILE:LINE: …`."}},
+    )
+    async def upload_campaign(
+        request: Request,
+        response: Response,
+        filename: Annotated[str, Query(max_length=200)] = "campaign.yaml",
+    ) -> CampaignStored | JSONResponse:
+        data = await request.body()
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, TOO_LARGE.format(name=filename))
+        try:
+            text = data.decode("utf-8-sig")
+            campaign, changed = await store_campaign(
+                app.campaigns, app.cache, text, filename, datetime.now(UTC)
+            )
+        except UnicodeDecodeError:
+            problems = [f"{filename}:1: the file is not UTF-8 text"]
+            return JSONResponse(Problems(detail=not_loaded(filename, 1), problems=problems).model_dump(), 422)
+        except DefinitionError as error:
+            body = Problems(
+                detail=not_loaded(filename, len(error.problems)), problems=[str(p) for p in error.problems]
+            )
+            return JSONResponse(body.model_dump(), status_code=422)
+        if not changed:
+            response.status_code = 200
+        return CampaignStored(id=campaign.id, stored=changed)
+
+    @router.get("/campaigns", tags=["campaigns"], summary="The stored campaigns")
+    async def list_campaigns() -> list[CampaignOut]:
+        return [campaign_out(c, paused) for c, paused in await app.campaigns.list()]
+
+    @router.get(
+        "/campaigns/{campaign_id}",
+        tags=["campaigns"],
+        summary="A campaign's status per occurrence: invited, reminded, started, completed, not sent",
+        responses={404: {"model": Detail}},
+    )
+    async def campaign(campaign_id: str) -> list[OccurrenceOut]:
+        try:
+            rows = await campaign_status(app.campaign_runner({}), campaign_id)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        return [OccurrenceOut(**vars(row)) for row in rows]
+
+    async def set_paused(campaign_id: str, paused: bool) -> CampaignOut:
+        try:
+            await app.campaigns.set_paused(campaign_id, paused)
+            return campaign_out(*await app.campaigns.get(campaign_id))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+
+    @router.post("/campaigns/{campaign_id}/pause", tags=["campaigns"], summary="Stop planning and sending")
+    async def pause(campaign_id: str) -> CampaignOut:
+        return await set_paused(campaign_id, True)
+
+    @router.post("/campaigns/{campaign_id}/resume", tags=["campaigns"], summary="Plan and send again")
+    async def resume(campaign_id: str) -> CampaignOut:
+        return await set_paused(campaign_id, False)
 
     # --- webhooks
 
