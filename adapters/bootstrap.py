@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -74,6 +75,7 @@ class App:
             self.engine.respondent_key,
             reach,
             rate,
+            lease=timedelta(seconds=settings.lease_seconds),
         )
 
     def webhooks(

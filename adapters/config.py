@@ -120,6 +120,9 @@ class CampaignSettings(_Section):
     slack_per_second: float = Field(1.0, gt=0, le=10)
     """Slack's chat.postMessage allows about one a second per workspace before it answers 429."""
     burst: int = Field(5, ge=1, le=100)
+    lease_seconds: float = Field(60.0, ge=2, le=3600)
+    """How long a worker holds an invitation it sends; a worker killed before its platform call is
+    replaced after this."""
 
 
 class Config(_Section):

@@ -413,6 +413,8 @@ class TelegramAdapter:
                 name = chat.first_name or chat.full_name or name
             except TelegramError as exc:  # never started the bot, or blocked it: the invite will say
                 log.info("no Telegram chat for a campaign's person: %s", exc.message)
+            except (TypeError, KeyError, ValueError) as exc:  # a reply python-telegram-bot cannot read
+                log.warning("a Telegram chat could not be read (%s); the person is invited unnamed", exc)
             people.append(Person(PLATFORM, user_id, name))
         return people
 

@@ -78,6 +78,10 @@ class FakeBotApi:
         self._by_chat: dict[int, list[ApiCall]] = {}
         self._next_message_id = 1000
         self._callback_chats: dict[str, int] = {}
+        self.hold = threading.Event()
+        """While set, every sendMessage waits (the bot's request stays unanswered) until it is cleared."""
+        self.held = 0
+        """sendMessage requests waiting now."""
         self._server = _Server(self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-bot-api", daemon=True)
 
@@ -118,7 +122,14 @@ class FakeBotApi:
     @property
     def unknown(self) -> list[ApiCall]:
         """Calls the fake does not know: a sign that the harness misses something the bot does."""
-        known = {"getMe", "sendMessage", "editMessageText", "editMessageReplyMarkup", *_TRUE_METHODS}
+        known = {
+            "getMe",
+            "getChat",
+            "sendMessage",
+            "editMessageText",
+            "editMessageReplyMarkup",
+            *_TRUE_METHODS,
+        }
         return [c for c in self.calls() if c.method not in known]
 
     # answering
@@ -129,6 +140,14 @@ class FakeBotApi:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         method = path[len(prefix) :].split("?", 1)[0]
         params = self._params(content_type, body)
+        if method == "sendMessage" and self.hold.is_set():
+            with self._lock:
+                self.held += 1
+            deadline = time.monotonic() + 60
+            while self.hold.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            with self._lock:
+                self.held -= 1
         with self._lock:
             chat_id = _int(params.get("chat_id"))
             if chat_id is None and method == "answerCallbackQuery":
@@ -158,6 +177,15 @@ class FakeBotApi:
     ) -> tuple[int, dict[str, Any], int | None]:
         if method == "getMe":
             return 200, {"ok": True, "result": BOT_USER}, None
+        if method == "getChat" and chat_id is not None:
+            chat = {
+                "id": chat_id,
+                "type": "private",
+                "first_name": f"Person{chat_id}",
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+            }
+            return 200, {"ok": True, "result": chat}, None
         if method in _TRUE_METHODS:
             return 200, {"ok": True, "result": True}, None
         if method in ("sendMessage", "editMessageText", "editMessageReplyMarkup") and chat_id is not None:
