@@ -605,3 +605,66 @@ questions:
         "• Which dish?: Salad\n"
         "• Anything else?: &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
     ), "nothing a respondent typed mentions @channel or makes a link"
+
+
+async def test_an_invitation_arrives_the_person_answers_and_the_broadcast_lands(
+    http: tuple[Stack, EventsApi],
+) -> None:
+    import datetime as dt
+
+    from adapters.campaigns import Campaigns, MemoryRate, campaign_status, store_campaign
+
+    stack, _ = http
+    pulse = """\
+id: pulse
+title: Team pulse
+settings: {one_response_per_user: false, broadcast: [{slack_channel: C0TEAM001}]}
+questions:
+  - {id: mood, type: rating, text: "How was your week?", min: 1, max: 5}
+"""
+    await publish(stack.app.surveys, load_text(pulse, "pulse.yaml"))
+    stack.web.join("C0TEAM001")
+    ann = stack.user("U0ANN0001", "Ann Example")
+    # Stored five minutes ago, due a minute ago: the runner below, on the real clock, sends it now.
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    at = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
+    campaign = (
+        "campaign: pulse-now\nsurvey: pulse\naudience: {slack: {users: [U0ANN0001]}}\n"
+        f"schedule: {{at: '{at}', timezone: UTC}}\nmessage: 'Hi {{name}}! Time for “{{title}}”.'\n"
+    )
+    await store_campaign(
+        stack.app.campaigns, stack.app.cache, campaign, "pulse-now.yaml", now - dt.timedelta(minutes=5)
+    )
+
+    runner = Campaigns(
+        stack.app.campaigns,
+        stack.app.invitations,
+        stack.app.responses,
+        stack.app.opt_outs,
+        stack.app.cache,
+        stack.app.engine.respondent_key,
+        {"slack": stack.bot},
+        MemoryRate({"slack": 10}),
+    )
+    await runner.plan()
+    assert await runner.send_due() == 1
+    invitation = stack.web.last_message(ann.dm)
+    assert invitation.text == "Hi Ann Example! Time for “Team pulse”."
+    assert buttons(invitation) == ["Start “Team pulse”"]
+
+    await ann.press("Start “Team pulse”")
+    assert stack.web.texts(ann.dm)[-1] == "How was your week?"
+    await ann.press("4")
+    assert stack.web.texts(ann.dm)[-1] == "Thank you! Your response has been recorded."
+
+    hooks = stack.app.webhooks(posters={"slack": stack.bot.post})
+    try:
+        await hooks.relay()
+        await hooks.deliver_due()
+    finally:
+        await hooks.aclose()
+    assert stack.web.texts("C0TEAM001") == [
+        "New response to “Team pulse” (Ann Example, slack)\n• How was your week?: 4"
+    ]
+    [row] = await campaign_status(runner, "pulse-now")
+    assert (row.invited, row.started, row.completed) == (1, 1, 1)
