@@ -157,6 +157,7 @@ bench: install
 	$(BIN)/python bench/stalls.py
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/telegram_vs_bare.py --profile
+	$(BIN)/python bench/campaigns.py
 
 # --- cleaning -----------------------------------------------------------------------------------------
 
