@@ -11,12 +11,13 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
 
 from adapters.bootstrap import App, open_app
-from adapters.campaigns import Campaigns, InvitationStatus, Person
+from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, Person
 from adapters.config import load_config
 from adapters.web.app import create_web_app
 from bot.campaigns import Audience
@@ -171,3 +172,76 @@ async def test_campaigns_through_the_admin_api(admin: httpx.AsyncClient, apps: l
     assert (await admin.post("/api/campaigns/weekly/resume")).json()["paused"] is False
     assert (await admin.get("/api/campaigns/weekly")).json() == []
     assert (await admin.get("/api/campaigns/nope")).status_code == 404
+
+
+class Zoned(Slack):
+    """Slack people in three time zones; invitations counted per person, with the clock's time."""
+
+    ZONES: ClassVar[dict[str, str]] = {
+        "U0NEWYORK": "America/New_York",
+        "U0BERLIN1": "Europe/Berlin",
+        "U0TOKYO01": "Asia/Tokyo",
+    }
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.at: list[tuple[dt.datetime, str, str]] = []
+
+    async def people(self, audience: Audience) -> list[Person]:
+        return [Person("slack", user, user, zone) for user, zone in self.ZONES.items()]
+
+    async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
+        self.at.append((self.clock.now, user_id, text))
+
+
+async def test_two_workers_run_a_weekly_campaign_over_three_time_zones(apps: list[App]) -> None:
+    from zoneinfo import ZoneInfo
+
+    from adapters.campaigns import store_campaign
+    from bot.engine import Engine
+    from bot.messages import Incoming
+
+    clock = Clock()
+    clock.now = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+    slack = Zoned(clock)
+    weekly = (
+        "campaign: weekly\nsurvey: pulse\naudience: {slack: {users: [U0NEWYORK, U0BERLIN1, U0TOKYO01]}}\n"
+        "schedule: {cron: '0 9 * * MON', timezone: Europe/Berlin, local: true}\n"
+        "reminders: {count: 2, every: 1d}\n"
+    )
+    await store_campaign(apps[0].campaigns, apps[0].cache, weekly, "weekly.yaml", clock.now)
+    workers = [worker(app, slack, clock) for app in apps]
+    for w in workers:
+        w.rate = MemoryRate({"slack": 1e6}, 10**6)
+    # A respondent's engine on the simulated clock (with the apps' secret, so that keys match).
+    engine = Engine(apps[1].cache, apps[1].responses, apps[1].sessions, b"campaigns", clock=clock)
+    answered = False
+    while clock.now < dt.datetime(2026, 12, 15, 12, tzinfo=dt.UTC):
+        await asyncio.gather(*(w.plan() for w in workers))
+        while sum(await asyncio.gather(*(w.send_due() for w in workers))):
+            pass
+        if not answered and any(user == "U0BERLIN1" for _, user, _ in slack.at):
+            # Berlin answers the first invitation at once: no reminder for that occurrence.
+            for text in ("/start pulse", "4"):
+                incoming = Incoming("slack", "U0BERLIN1", "B", "U0BERLIN1", text, update_id=f"b-{text}")
+                await engine.handle(incoming)
+            answered = True
+        clock.now += dt.timedelta(hours=1)  # every zone here is a whole number of hours from UTC
+
+    invitations = [(at, user) for at, user, text in slack.at if text.startswith("Hi ")]
+    reminders = Counter(user for _, user, text in slack.at if not text.startswith("Hi "))
+    assert Counter(user for _, user in invitations) == {user: 2 for user in Zoned.ZONES}
+    for at, user in invitations:
+        local = at.astimezone(ZoneInfo(Zoned.ZONES[user]))
+        assert (local.weekday(), local.hour) == (0, 9), (user, local)
+    # Two reminders per occurrence, except Berlin's first, which was completed at once; the second
+    # occurrence's reminders are not all due yet by the 15th at noon (New York's first one is).
+    counts = await apps[0].invitations.counts("weekly")
+    first = {r: counts.get(("2026-12-07T09:00", r, InvitationStatus.SENT), 0) for r in (0, 1, 2)}
+    assert first == {0: 3, 1: 2, 2: 2}
+    assert counts[("2026-12-07T09:00", 1, InvitationStatus.SKIPPED)] == 1
+    assert counts[("2026-12-07T09:00", 2, InvitationStatus.SKIPPED)] == 1
+    assert reminders["U0BERLIN1"] >= 1, (
+        "reminded in the second week: the first week's response does not count"
+    )
