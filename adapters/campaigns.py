@@ -390,13 +390,15 @@ class Campaigns:
             await reach.invite(invitation.user_id, text, survey.id, survey.title)
         except PostFailed as failure:
             CAMPAIGN_SENDS.labels(platform=invitation.platform, outcome="failed").inc()
-            if failure.permanent or attempts >= MAX_ATTEMPTS:
+            if failure.permanent or (attempts >= MAX_ATTEMPTS and not failure.retry_after):
                 return replace(
                     invitation, status=InvitationStatus.FAILED, attempts=attempts, note=str(failure)
                 )
-            again = self.clock() + timedelta(seconds=max(failure.retry_after, 5.0 * 2**attempts))
-            if failure.retry_after:
+            if failure.retry_after:  # the platform's rate limit: exactly what it asked for
                 CAMPAIGN_SENDS.labels(platform=invitation.platform, outcome="retry_after").inc()
+                again = self.clock() + timedelta(seconds=failure.retry_after)
+            else:
+                again = self.clock() + timedelta(seconds=5.0 * 2**attempts)
             return replace(
                 invitation,
                 status=InvitationStatus.PENDING,

@@ -668,3 +668,63 @@ questions:
     ]
     [row] = await campaign_status(runner, "pulse-now")
     assert (row.invited, row.started, row.completed) == (1, 1, 1)
+
+
+async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[Stack, EventsApi]) -> None:
+    import datetime as dt
+
+    from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, store_campaign
+    from adapters.metrics import REGISTRY
+
+    stack, _ = http
+    pulse = (
+        "id: pulse\ntitle: Team pulse\nsettings: {one_response_per_user: false}\n"
+        "questions: [{id: q, type: text, text: Q}]\n"
+    )
+    await publish(stack.app.surveys, load_text(pulse, "pulse.yaml"))
+    for user in ("U0ANN0001", "U0BOB0002"):
+        stack.user(user, user)
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    at = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
+    campaign = (
+        "campaign: pulse-now\nsurvey: pulse\naudience: {slack: {users: [U0ANN0001, U0BOB0002]}}\n"
+        f"schedule: {{at: '{at}', timezone: UTC}}\n"
+    )
+    await store_campaign(
+        stack.app.campaigns, stack.app.cache, campaign, "c.yaml", now - dt.timedelta(minutes=5)
+    )
+    runner = Campaigns(
+        stack.app.campaigns,
+        stack.app.invitations,
+        stack.app.responses,
+        stack.app.opt_outs,
+        stack.app.cache,
+        stack.app.engine.respondent_key,
+        {"slack": stack.bot},
+        MemoryRate({"slack": 100}, 10),
+    )
+    counted = (
+        REGISTRY.get_sample_value(
+            "surveybot_campaign_sends_total", {"platform": "slack", "outcome": "retry_after"}
+        )
+        or 0
+    )
+    stack.web.rate_limited["chat.postMessage"] = 1
+    stack.web.retry_after = 1
+    await runner.plan()
+    await runner.send_due()
+    counts = await stack.app.invitations.counts("pulse-now")
+    assert counts == {
+        (at.replace(" ", "T"), 0, InvitationStatus.SENT): 1,
+        (at.replace(" ", "T"), 0, InvitationStatus.PENDING): 1,
+    }
+    assert await runner.send_due() == 0, "not before the second Slack asked for"
+    await asyncio.sleep(1.1)
+    assert await runner.send_due() == 1
+    counts = await stack.app.invitations.counts("pulse-now")
+    assert counts == {(at.replace(" ", "T"), 0, InvitationStatus.SENT): 2}
+    after = REGISTRY.get_sample_value(
+        "surveybot_campaign_sends_total", {"platform": "slack", "outcome": "retry_after"}
+    )
+    assert after == counted + 1
+    assert [c.error for c in stack.web.calls_to("chat.postMessage")] == ["ratelimited", None, None]

@@ -170,6 +170,9 @@ class FakeSlackWebApi:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.delays: dict[str, float] = {}
+        self.rate_limited: dict[str, int] = {}
+        """Calls of each method still to answer 429 ``ratelimited`` with ``Retry-After: retry_after``."""
+        self.retry_after = 1
         """Seconds a method takes to answer, to show that the app acknowledges before it works."""
 
     # --- running
@@ -247,6 +250,11 @@ class FakeSlackWebApi:
                 args.update(dict(await request.post()))
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         await asyncio.sleep(self.delays.get(method, 0))
+        if self.rate_limited.get(method, 0) > 0:
+            self.rate_limited[method] -= 1
+            self.calls.append(Call(method, args, ok=False, error="ratelimited"))
+            headers = {"Retry-After": str(self.retry_after)}
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
         try:
             result = self._dispatch(method, token, args)
         except SlackError as exc:
