@@ -219,7 +219,11 @@ def dm_link(body: Mapping[str, Any]) -> str:
 
 _DM_NOTE = "Let's continue in {link}: I have sent you a message there."
 _MENTION = "Hello! Surveys run in {link}: open it and type `surveys`, or use `/survey` from anywhere."
-_ADMIN_USAGE = "Usage: `/survey-admin results SURVEY_ID` posts a survey's results in our direct messages."
+_ADMIN_USAGE = (
+    "Usage: `/survey-admin results SURVEY_ID` posts a survey's results in our direct messages; "
+    "`/survey-admin campaigns [CAMPAIGN_ID]` the campaigns, or one's status."
+)
+_CAMPAIGNS_COMING = "Posting the campaigns in our direct messages."
 _RESULTS_COMING = "Posting the results of `{survey_id}` in our direct messages."
 
 
@@ -233,7 +237,9 @@ class SlackBot:
         self._app = app
         self._token = settings.bot_token.get_secret_value()
         self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
-        self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, app.config.admins.slack)
+        self.admin = SurveyAdmin(
+            app.surveys, app.cache, app.responses, app.config.admins.slack, campaigns=app.campaign_runner({})
+        )
         self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         self.bolt = AsyncApp(name="surveybot", client=self.client, signing_secret=secret, logger=log)
@@ -436,6 +442,12 @@ class SlackBot:
         words = (body.get("text") or "").split()
         if not self.admin.is_admin(user):
             await ack(text=NOT_ADMIN_RESULTS)
+            return
+        if words and words[0].lower() == "campaigns" and len(words) <= 2:
+            await ack(text=_CAMPAIGNS_COMING)
+            async with self._working():
+                report = await self.admin.campaign_report(user, words[1] if len(words) == 2 else "")
+                await slack_admin.show(self.client, await self._dm(user), report)
             return
         if len(words) != 2 or words[0].lower() != "results":
             await ack(text=_ADMIN_USAGE)

@@ -79,7 +79,11 @@ MENU = [
     BotCommand("optout", "No more invitations or reminders (/optin undoes it)"),
     BotCommand("help", "What you can send"),
 ]
-ADMIN_MENU = [*MENU, BotCommand("results", "Results of a survey: /results SURVEY_ID")]
+ADMIN_MENU = [
+    *MENU,
+    BotCommand("results", "Results of a survey: /results SURVEY_ID"),
+    BotCommand("campaigns", "Campaigns, or one's status: /campaigns [CAMPAIGN_ID]"),
+]
 
 PRIVATE_ONLY = "Surveys are taken in a private chat with me. Tap the button to open one."
 OPEN_PRIVATE = "Open a private chat"
@@ -318,7 +322,9 @@ class TelegramAdapter:
         self.app = app
         self.application = application
         self.admins = set(app.config.admins.telegram)
-        self.admin = SurveyAdmin(app.surveys, app.cache, app.responses, self.admins)
+        self.admin = SurveyAdmin(
+            app.surveys, app.cache, app.responses, self.admins, campaigns=app.campaign_runner({})
+        )
         self.settings = app.config.telegram
         self._secret = webhook_secret(application.bot.token).encode()
         keep_secret(application.bot.token, self._secret.decode())
@@ -523,6 +529,11 @@ class TelegramAdapter:
                 async with self.app.once(PLATFORM, str(user.id), update_id) as first:
                     if first:
                         await self._results(chat.id, str(user.id), argument)
+                return []
+            if command == "campaigns" and self.admin.is_admin(str(user.id)):
+                async with self.app.once(PLATFORM, str(user.id), update_id) as first:
+                    if first:
+                        await self._reply(chat.id, await self.admin.campaign_report(str(user.id), argument))
                 return []
         incoming = to_incoming(update, self.bot.id)
         return [] if incoming is None else await handle_observed(self.app.engine, incoming)

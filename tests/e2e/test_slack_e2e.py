@@ -669,6 +669,15 @@ questions:
     [row] = await campaign_status(runner, "pulse-now")
     assert (row.invited, row.started, row.completed) == (1, 1, 1)
 
+    admin = stack.user(ADMIN, "Ada Admin")
+    assert (await admin.slash("/survey-admin", "campaigns pulse-now"))["text"] == (
+        "Posting the campaigns in our direct messages."
+    )
+    assert stack.web.texts(admin.dm)[-1] == "Campaign pulse-now:"
+    assert "invited 1, reminded 0, started 1, completed 1" in str(stack.web.history(admin.dm)[-1].blocks)
+    refused = await ann.slash("/survey-admin", "campaigns")
+    assert refused["text"] == "Sorry, only survey admins can read results."
+
 
 async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[Stack, EventsApi]) -> None:
     import datetime as dt

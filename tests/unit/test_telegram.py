@@ -804,7 +804,7 @@ async def test_start_up_registers_the_command_menu_and_the_webhook(h: Harness) -
         "help",
     ]
     assert commands[1].params["scope"] == {"type": "chat", "chat_id": 77}
-    assert commands[1].params["commands"][-1]["command"] == "results"
+    assert [c["command"] for c in commands[1].params["commands"]][-2:] == ["results", "campaigns"]
     [webhook] = h.request.named("setWebhook")
     assert webhook.params["url"] == "https://bot.example.org/telegram/webhook"
     assert webhook.params["secret_token"] == tg.webhook_secret(TOKEN)
@@ -946,3 +946,26 @@ async def test_a_respondents_file_that_is_no_survey_is_answered_like_a_photo(h: 
     assert sent_texts(calls) == [texts.TEXT_ONLY, sent_texts(started)[-1]], "and the question again"
     calls = await h.send({"update_id": 41, "message": message})  # lunch.yaml: an upload, refused
     assert sent_texts(calls) == [admin.NOT_ADMIN_UPLOAD]
+
+
+async def test_an_admin_reads_the_campaigns_and_a_respondent_cannot(h: Harness) -> None:
+    import datetime as dt
+
+    from adapters.campaigns import store_campaign
+
+    campaign = (
+        "campaign: weekly\nsurvey: ice-cream\naudience: {telegram: [42]}\n"
+        "schedule: {at: '2030-01-07 09:00', timezone: UTC}\n"
+    )
+    await store_campaign(h.app.campaigns, h.app.cache, campaign, "weekly.yaml", dt.datetime.now(dt.UTC))
+    await h.say("/campaigns")
+    await h.say("/campaigns weekly")
+    stranger_user = {**USER, "id": 5}
+    await h.say("/campaigns", chat={**PRIVATE, "id": 5}, user=stranger_user)
+    admin_texts = [c.params["text"] for c in h.request.named("sendMessage") if int(c.params["chat_id"]) == 77]
+    assert admin_texts[-2:] == [
+        "Campaigns:\nweekly: ice-cream, 2030-01-07 09:00:00",
+        "Campaign weekly:\nnothing sent yet",
+    ]
+    stranger = [c.params["text"] for c in h.request.named("sendMessage") if int(c.params["chat_id"]) == 5]
+    assert stranger and stranger[-1].startswith("I don't know the command /campaigns.")
