@@ -36,6 +36,7 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from adapters.metrics import CAMPAIGN_SENDS
+from adapters.survey_admin import AdminReply
 from adapters.webhooks import PostFailed
 from bot.campaign_file import load_campaign_text
 from bot.campaigns import (
@@ -45,9 +46,10 @@ from bot.campaigns import (
     Campaign,
     fill,
     occurrence_key,
+    wall_to_utc,
 )
 from bot.catalog import SurveyCache
-from bot.errors import DefinitionError, Problem, StorageUnavailable, SurveyNotFound
+from bot.errors import DefinitionError, NotFound, Problem, StorageUnavailable, SurveyNotFound
 from bot.ports import OptOutStore, ResponseStore
 from bot.responses import Status
 
@@ -102,6 +104,8 @@ class Invitation:
     invited_at: datetime | None = None
     """For a reminder: when the invitation it follows was sent."""
     note: str | None = None
+    digest: bool = False
+    """Not a person's: the occurrence's digest for the team chat ``user_id``."""
 
 
 def invitation_id(campaign_id: str, occurrence: str, person: Person, reminder: int) -> str:
@@ -118,6 +122,10 @@ class Reach(Protocol):
     async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
         """Send ``text`` with a button that starts ``survey_id`` to the person's private chat; raises
         :class:`adapters.webhooks.PostFailed` (``permanent`` when trying again cannot help)."""
+        ...
+
+    async def report(self, chat: str, reply: AdminReply) -> None:
+        """Post a report (text, detail, charts) to a team chat; raises :class:`PostFailed`."""
         ...
 
 
@@ -291,6 +299,7 @@ class Campaigns:
             people = await self._people(campaign)
             for occurrence in occurrences:
                 new = [self._invitation(campaign, occurrence, person) for person in people]
+                new += self._digests(campaign, occurrence)
                 await self.invitations.add(new)
                 added += len(new)
                 log.info(
@@ -345,6 +354,69 @@ class Campaigns:
             scheduled_at=due,
         )
 
+    def _digests(self, campaign: Campaign, occurrence: datetime) -> list[Invitation]:
+        if campaign.digest is None:
+            return []
+        key = occurrence_key(occurrence)
+        due = campaign.schedule.due(occurrence) + timedelta(seconds=campaign.digest.after_s)
+        return [
+            Invitation(
+                id=f"{campaign.id}|{key}|digest|{chat.target}",
+                campaign_id=campaign.id,
+                occurrence=key,
+                platform=chat.platform,
+                user_id=chat.chat,
+                name="",
+                zone=campaign.schedule.timezone,
+                survey_id=campaign.survey_id,
+                reminder=0,
+                due_at=due,
+                scheduled_at=due,
+                digest=True,
+            )
+            for chat in campaign.digest.chats
+        ]
+
+    async def _digest(self, invitation: Invitation, campaign: Campaign, reach: Reach) -> Invitation:
+        """Post the occurrence's digest: its counts, then the summary and charts of the responses
+        started since the occurrence."""
+        from adapters.reports.charts import render_charts
+        from bot.results import summarize, summary_text
+
+        rows = [r for r in await campaign_status(self, campaign.id) if r.occurrence == invitation.occurrence]
+        row = rows[0] if rows else None
+        # The responses started since the occurrence (those in zones ahead of the campaign's, with
+        # local: true, up to 14 hours before its time there).
+        wall = datetime.strptime(invitation.occurrence, "%Y-%m-%dT%H:%M")
+        since = wall_to_utc(wall, campaign.schedule.timezone)
+        if campaign.schedule.local:
+            since -= timedelta(hours=14)
+        summary = await summarize(self.surveys, self.responses, campaign.survey_id, since=since)
+        charts = tuple(await asyncio.to_thread(render_charts, summary))
+        counts = (
+            f"invited {row.invited}, started {row.started}, completed {row.completed} "
+            f"({row.completed * 100 // max(row.invited, 1)}% of those invited), reminders sent {row.reminded}"
+            if row is not None
+            else "nobody was invited"
+        )
+        reply = AdminReply(
+            f"“{campaign.id}”, {invitation.occurrence}: {counts}.", summary_text(summary), charts
+        )
+        if not await self.invitations.sending(invitation):
+            return replace(invitation, status=InvitationStatus.PENDING)
+        try:
+            await reach.report(invitation.user_id, reply)
+        except PostFailed as failure:
+            again = self.clock() + timedelta(seconds=max(failure.retry_after, 60.0))
+            failed = failure.permanent or invitation.attempts + 1 >= MAX_ATTEMPTS
+            status = InvitationStatus.FAILED if failed else InvitationStatus.PENDING
+            return replace(
+                invitation, status=status, attempts=invitation.attempts + 1, due_at=again, note=str(failure)
+            )
+        return replace(
+            invitation, status=InvitationStatus.SENT, attempts=invitation.attempts + 1, sent_at=self.clock()
+        )
+
     # --- sending
 
     async def send_due(self) -> int:
@@ -366,6 +438,13 @@ class Campaigns:
             return self._done(invitation, InvitationStatus.SKIPPED, "the campaign is gone")
         if paused:
             return replace(invitation, due_at=self.clock() + timedelta(minutes=1))
+        if invitation.digest:
+            reach_of = self.reach.get(invitation.platform)
+            if reach_of is None:
+                return self._done(
+                    invitation, InvitationStatus.FAILED, f"{invitation.platform} is not configured"
+                )
+            return await self._digest(invitation, campaign, reach_of)
         skip = await self._why_not(invitation, campaign)
         if skip is not None:
             status, note = skip
@@ -570,3 +649,24 @@ async def campaign_status(runner: Campaigns, campaign_id: str) -> list[Occurrenc
             )
         )
     return rows
+
+
+async def campaign_report(runner: Campaigns, campaign_id: str) -> AdminReply:
+    """For the chats' admins: the campaigns (no id), or one campaign's status per occurrence."""
+    if not campaign_id:
+        rows = [
+            f"{c.id}: {c.survey_id}, {c.schedule.cron or c.schedule.at}" + (" (paused)" if paused else "")
+            for c, paused in await runner.campaigns.list()
+        ]
+        return AdminReply("Campaigns:" if rows else "No campaigns are stored.", "\n".join(rows))
+    try:
+        occurrences = await campaign_status(runner, campaign_id)
+    except NotFound:
+        return AdminReply(f"There is no campaign “{campaign_id}”.")
+    lines = [
+        f"{o.occurrence}: invited {o.invited}, reminded {o.reminded}, started {o.started}, "
+        f"completed {o.completed}; pending {o.pending}, failed {o.failed}, skipped {o.skipped}, "
+        f"unconfirmed {o.unconfirmed}, expired {o.expired}"
+        for o in occurrences
+    ]
+    return AdminReply(f"Campaign {campaign_id}:", "\n".join(lines) or "nothing sent yet")

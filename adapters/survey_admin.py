@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.catalog import SurveyCache, publish_upload
-from bot.errors import DefinitionError, NotFound, StorageUnavailable, SurveyNotFound, VersionConflict
+from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
 from bot.loader import MAX_SURVEY_BYTES
 from bot.ports import ResponseStore, SurveyStore
 
 if TYPE_CHECKING:  # the charts module loads matplotlib: only when results are asked for
-    from adapters.campaigns import Campaigns
     from adapters.reports.charts import Chart
 
 log = logging.getLogger("surveybot.admin")
@@ -68,7 +67,7 @@ class SurveyAdmin:
         cache: SurveyCache,
         responses: ResponseStore,
         admins: Iterable[str],
-        campaigns: Campaigns | None = None,
+        campaigns: Callable[[str], Awaitable[AdminReply]] | None = None,
     ) -> None:
         self._surveys = surveys
         self._cache = cache
@@ -113,33 +112,15 @@ class SurveyAdmin:
 
     async def campaign_report(self, user_id: str, campaign_id: str) -> AdminReply:
         """The campaigns (no id), or one campaign's status per occurrence."""
-        from adapters.campaigns import campaign_status
-
         if not self.is_admin(user_id):
             return AdminReply(NOT_ADMIN_RESULTS)
         if self._campaigns is None:
             return AdminReply("Campaigns are not run here.")
         try:
-            if not campaign_id.strip():
-                rows = [
-                    f"{c.id}: {c.survey_id}, {c.schedule.cron or c.schedule.at}"
-                    + (" (paused)" if paused else "")
-                    for c, paused in await self._campaigns.campaigns.list()
-                ]
-                return AdminReply("Campaigns:" if rows else "No campaigns are stored.", "\n".join(rows))
-            occurrences = await campaign_status(self._campaigns, campaign_id.strip().lower())
-        except NotFound:
-            return AdminReply(f"There is no campaign “{campaign_id.strip()}”.")
+            return await self._campaigns(campaign_id.strip().lower())
         except StorageUnavailable as exc:
             log.warning("campaign status not read: %s", exc)
             return AdminReply(texts.UNAVAILABLE)
-        lines = [
-            f"{o.occurrence}: invited {o.invited}, reminded {o.reminded}, started {o.started}, "
-            f"completed {o.completed}; pending {o.pending}, failed {o.failed}, skipped {o.skipped}, "
-            f"unconfirmed {o.unconfirmed}, expired {o.expired}"
-            for o in occurrences
-        ]
-        return AdminReply(f"Campaign {campaign_id.strip()}:", "\n".join(lines) or "nothing sent yet")
 
     async def results(self, user_id: str, survey_id: str) -> AdminReply:
         """The summary of a survey's responses and its charts."""

@@ -34,6 +34,7 @@ from adapters.campaigns import (  # noqa: E402
     store_campaign,
 )
 from adapters.config import load_config  # noqa: E402
+from adapters.survey_admin import AdminReply  # noqa: E402
 from bot.campaigns import Audience  # noqa: E402
 from bot.catalog import publish  # noqa: E402
 from bot.loader import load_text  # noqa: E402
@@ -60,6 +61,9 @@ class Fake:
 
     async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
         self.sent += 1
+
+    async def report(self, chat: str, reply: AdminReply) -> None:
+        pass
 
 
 def runner(app: App, fake: Fake, rate: Rate) -> Campaigns:

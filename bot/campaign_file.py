@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from bot.campaigns import DEFAULT_MESSAGE, Audience, Campaign, Reminders, Schedule
+from bot.campaigns import DEFAULT_MESSAGE, Audience, Campaign, Digest, Reminders, Schedule
 from bot.errors import DefinitionError, Problem
+from bot.loader import read_chats
 from bot.located import Fields, Map, Report, Scalar, Seq, describe, read_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -21,7 +22,7 @@ _SLACK = {
     "usergroups": re.compile(r"S[A-Z0-9]{6,20}"),
 }
 _QUIET = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
-_TOP = frozenset({"campaign", "survey", "audience", "schedule", "reminders", "message"})
+_TOP = frozenset({"campaign", "survey", "audience", "schedule", "reminders", "message", "digest"})
 _SCHEDULE = frozenset({"at", "cron", "timezone", "local", "until"})
 _REMINDERS = frozenset({"count", "after", "every", "quiet_hours"})
 MAX_AUDIENCE_IDS = 10_000
@@ -65,6 +66,7 @@ def _read(top: Fields) -> Campaign | None:
     audience = _audience(top)
     schedule = _schedule(top)
     reminders = _reminders(top)
+    digest = _digest(top)
     message = top.string("message") or DEFAULT_MESSAGE
     if len(message) > MAX_MESSAGE:
         top.problem(top.line("message"), f"'message' must be at most {MAX_MESSAGE} characters")
@@ -76,7 +78,7 @@ def _read(top: Fields) -> Campaign | None:
             )
     if ident is None or survey is None or audience is None or schedule is None:
         return None
-    return Campaign(ident, survey, audience, schedule, reminders, message)
+    return Campaign(ident, survey, audience, schedule, reminders, message, digest)
 
 
 def _ids(fields: Fields, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
@@ -175,6 +177,23 @@ def _wall_time(fields: Fields) -> dt.datetime | None:
         node.line, f"'at' must be a local date and time like 2026-12-07 09:00, not {describe(node)}"
     )
     return None
+
+
+def _digest(top: Fields) -> Digest | None:
+    node = top.mapping("digest")
+    if node is None:
+        return None
+    fields = top.within(node)
+    fields.check_unknown({"after", "chats"}, " in digest")
+    after = fields.duration("after", MAX_INTERVAL, "30d") or 2 * 86400
+    chats = read_chats(fields, "chats")
+    if not chats:
+        if not fields.has("chats"):
+            fields.problem(
+                node.line, "a digest needs 'chats': [{slack_channel: ID}] or [{telegram_chat: ID}]"
+            )
+        return None
+    return Digest(chats, after)
 
 
 def _reminders(top: Fields) -> Reminders:

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from bot.survey import Broadcast
+
 UTC = dt.UTC
 EARLIEST_OFFSET = dt.timedelta(hours=14)
 """The furthest ahead of UTC a time zone is (Kiribati): the first person to reach a local wall time."""
@@ -93,6 +95,15 @@ class Reminders:
 
 
 @dataclass(frozen=True)
+class Digest:
+    """A report posted to team chats ``after_s`` after each occurrence: counts, completion rate, the
+    summary of the responses started since, and charts."""
+
+    chats: tuple[Broadcast, ...]
+    after_s: int = 2 * 86400
+
+
+@dataclass(frozen=True)
 class Campaign:
     id: str
     survey_id: str
@@ -100,6 +111,7 @@ class Campaign:
     schedule: Schedule
     reminders: Reminders = Reminders()
     message: str = DEFAULT_MESSAGE
+    digest: Digest | None = None
     source: str = ""
     file: str = "<campaign>"
 

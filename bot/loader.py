@@ -88,6 +88,36 @@ def _webhook_url(fields: Fields, url: str, line: int) -> bool:
     return True
 
 
+def read_chats(settings: Fields, key: str = "broadcast") -> tuple[Broadcast, ...]:
+    """The chats listed under ``key`` (a survey's ``broadcast``, a campaign digest's ``chats``), each
+    ``{telegram_chat: ID}`` or ``{slack_channel: ID}``."""
+    node = settings.list(key)
+    if node is None:
+        return ()
+    if len(node.items) > MAX_BROADCASTS:
+        settings.problem(node.line, f"at most {MAX_BROADCASTS} broadcast chats, not {len(node.items)}")
+        return ()
+    chats: list[Broadcast] = []
+    for item in node.items:
+        entries = item.entries if isinstance(item, Map) else {}
+        if len(entries) != 1 or next(iter(entries)) not in _BROADCAST_CHATS:
+            settings.problem(item.line, "a chat is {telegram_chat: ID} or {slack_channel: ID}")
+            continue
+        ((name, entry),) = entries.items()
+        platform, pattern, expected = _BROADCAST_CHATS[str(name)]
+        value = entry.value.value if isinstance(entry.value, Scalar) else None
+        chat = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+        if not pattern.fullmatch(chat):
+            settings.problem(entry.value.line, f"'{name}' must be {expected}, not {describe(entry.value)}")
+            continue
+        broadcast = Broadcast(platform, chat)
+        if broadcast in chats:
+            settings.problem(item.line, f"the {platform} chat {chat} is named twice")
+            continue
+        chats.append(broadcast)
+    return tuple(chats)
+
+
 # --- The survey -------------------------------------------------------------------------------------
 
 _SURVEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -231,7 +261,7 @@ class _SurveyReader:
         session_ttl = fields.duration("session_ttl", MAX_SESSION_TTL, "365d")
         max_responses = fields.integer("max_responses", minimum=1, maximum=MAX_RESPONSES)
         webhooks = self._webhooks(fields)
-        broadcasts = self._broadcasts(fields)
+        broadcasts = read_chats(fields)
         return Settings(
             one_response_per_user=defaults.one_response_per_user if one_response is None else one_response,
             allow_back=defaults.allow_back if allow_back is None else allow_back,
@@ -241,35 +271,6 @@ class _SurveyReader:
             webhooks=webhooks,
             broadcasts=broadcasts,
         )
-
-    def _broadcasts(self, settings: Fields) -> tuple[Broadcast, ...]:
-        """``settings.broadcast``: chats each completed response is posted to, each ``{telegram_chat: ID}``
-        or ``{slack_channel: ID}``."""
-        node = settings.list("broadcast")
-        if node is None:
-            return ()
-        if len(node.items) > MAX_BROADCASTS:
-            settings.problem(node.line, f"at most {MAX_BROADCASTS} broadcast chats, not {len(node.items)}")
-            return ()
-        chats: list[Broadcast] = []
-        for item in node.items:
-            entries = item.entries if isinstance(item, Map) else {}
-            if len(entries) != 1 or next(iter(entries)) not in _BROADCAST_CHATS:
-                settings.problem(item.line, "a broadcast is {telegram_chat: ID} or {slack_channel: ID}")
-                continue
-            ((key, entry),) = entries.items()
-            platform, pattern, expected = _BROADCAST_CHATS[str(key)]
-            value = entry.value.value if isinstance(entry.value, Scalar) else None
-            chat = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-            if not pattern.fullmatch(chat):
-                settings.problem(entry.value.line, f"'{key}' must be {expected}, not {describe(entry.value)}")
-                continue
-            broadcast = Broadcast(platform, chat)
-            if broadcast in chats:
-                settings.problem(item.line, f"the {platform} chat {chat} is named twice")
-                continue
-            chats.append(broadcast)
-        return tuple(chats)
 
     def _webhooks(self, settings: Fields) -> tuple[Webhook, ...]:
         """``settings.webhooks``: a list of ``{url, events}``; an https URL (http only to this machine,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.catalog import SurveyCache
 from bot.errors import SurveyNotFound
@@ -95,11 +96,14 @@ class SurveySummary:
         return self.completed / self.started if self.started else 0.0
 
 
-async def summarize(cache: SurveyCache, responses: ResponseStore, survey_id: str) -> SurveySummary:
-    """Summarise every response to ``survey_id``. Raises :class:`~bot.errors.SurveyNotFound`."""
+async def summarize(
+    cache: SurveyCache, responses: ResponseStore, survey_id: str, since: datetime | None = None
+) -> SurveySummary:
+    """Summarise every response to ``survey_id`` (started since ``since``, when given). Raises
+    :class:`~bot.errors.SurveyNotFound`."""
     newest = await cache.get(survey_id)
     assert newest.version is not None
-    stored = await responses.list(survey_id)
+    stored = await responses.list(survey_id, since=since)
     waiting: Counter[str] = Counter()
     for response in stored:
         if response.status is Status.IN_PROGRESS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -22,12 +23,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.campaigns import Person
+from adapters.campaigns import Person, campaign_report
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.slack import admin as slack_admin
 from adapters.slack.blocks import ACTION_PREFIX, escape, home_view, notice_text, render
-from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, SurveyAdmin, is_survey_file
+from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, AdminReply, SurveyAdmin, is_survey_file
 from adapters.webhooks import PostFailed
 from bot import actions
 from bot.campaigns import Audience
@@ -238,7 +239,11 @@ class SlackBot:
         self._token = settings.bot_token.get_secret_value()
         self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
         self.admin = SurveyAdmin(
-            app.surveys, app.cache, app.responses, app.config.admins.slack, campaigns=app.campaign_runner({})
+            app.surveys,
+            app.cache,
+            app.responses,
+            app.config.admins.slack,
+            campaigns=functools.partial(campaign_report, app.campaign_runner({})),
         )
         self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
@@ -322,6 +327,15 @@ class SlackBot:
                 "not_allowed_token_type",
             )
             raise PostFailed(f"Slack: {error}", _retry_after(exc), permanent) from exc
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
+
+    async def report(self, channel: str, reply: AdminReply) -> None:
+        """A campaign's digest in a channel: the text, the summary preformatted, the charts as files."""
+        try:
+            await slack_admin.show(self.client, channel, reply)
+        except SlackApiError as exc:
+            raise PostFailed(f"Slack: {exc.response.get('error')}", _retry_after(exc)) from exc
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 

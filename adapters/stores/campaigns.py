@@ -64,6 +64,7 @@ class InvitationDocument(mongoengine.Document):  # type: ignore[misc]
     sent_at = fields.DateTimeField()
     invited_at = fields.DateTimeField()
     note = fields.StringField()
+    digest = fields.BooleanField(default=False)
 
     meta: ClassVar[dict[str, Any]] = {
         "collection": "invitations",
@@ -172,6 +173,7 @@ def _raw(invitation: Invitation) -> Document:
         "sent_at": invitation.sent_at,
         "invited_at": invitation.invited_at,
         "note": invitation.note,
+        "digest": invitation.digest,
     }
 
 
@@ -198,6 +200,7 @@ def _invitation(raw: Document) -> Invitation:
         sent_at=moment("sent_at"),
         invited_at=moment("invited_at"),
         note=raw.get("note"),
+        digest=bool(raw.get("digest", False)),
     )
 
 
@@ -258,12 +261,17 @@ class MongoInvitationStore(_MongoStore):
         return int(result.modified_count)
 
     async def sent(self, campaign_id: str) -> builtins.list[Invitation]:
-        query = {"campaign_id": campaign_id, "reminder": 0, "status": InvitationStatus.SENT.value}
+        query = {
+            "campaign_id": campaign_id,
+            "reminder": 0,
+            "status": InvitationStatus.SENT.value,
+            "digest": False,
+        }
         return [_invitation(raw) for raw in await self._run(lambda c: list(c.find(query)))]
 
     async def counts(self, campaign_id: str) -> dict[tuple[str, int, InvitationStatus], int]:
         pipeline: builtins.list[Document] = [
-            {"$match": {"campaign_id": campaign_id}},
+            {"$match": {"campaign_id": campaign_id, "digest": {"$ne": True}}},
             {"$group": {"_id": {"o": "$occurrence", "r": "$reminder", "s": "$status"}, "n": {"$sum": 1}}},
         ]
         rows = await self._run(lambda c: list(c.aggregate(pipeline)))

@@ -565,14 +565,17 @@ class InMemoryInvitationStore(_Switch):
         return [
             i
             for i in self.stored.values()
-            if i.campaign_id == campaign_id and i.reminder == 0 and i.status is InvitationStatus.SENT
+            if i.campaign_id == campaign_id
+            and i.reminder == 0
+            and i.status is InvitationStatus.SENT
+            and not i.digest
         ]
 
     async def counts(self, campaign_id: str) -> dict[tuple[str, int, InvitationStatus], int]:
         self._check()
         counts: dict[tuple[str, int, InvitationStatus], int] = {}
         for i in self.stored.values():
-            if i.campaign_id == campaign_id:
+            if i.campaign_id == campaign_id and not i.digest:
                 counts[(i.occurrence, i.reminder, i.status)] = (
                     counts.get((i.occurrence, i.reminder, i.status), 0) + 1
                 )

@@ -8,6 +8,7 @@ Admins (``admins.telegram`` in the configuration) also upload survey files and r
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -41,7 +42,7 @@ from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.bootstrap import App
-from adapters.campaigns import Person
+from adapters.campaigns import Person, campaign_report
 from adapters.config import TelegramSettings
 from adapters.logs import keep_secret
 from adapters.metrics import handle_observed
@@ -323,7 +324,11 @@ class TelegramAdapter:
         self.application = application
         self.admins = set(app.config.admins.telegram)
         self.admin = SurveyAdmin(
-            app.surveys, app.cache, app.responses, self.admins, campaigns=app.campaign_runner({})
+            app.surveys,
+            app.cache,
+            app.responses,
+            self.admins,
+            campaigns=functools.partial(campaign_report, app.campaign_runner({})),
         )
         self.settings = app.config.telegram
         self._secret = webhook_secret(application.bot.token).encode()
@@ -437,6 +442,23 @@ class TelegramAdapter:
             raise PostFailed(f"Telegram: {exc.message}", permanent=True) from exc
         except TelegramError as exc:
             raise PostFailed(f"Telegram: {exc.message}") from exc
+
+    async def report(self, chat: str, reply: AdminReply) -> None:
+        """A campaign's digest in a group or channel: the text, then each chart as a photo."""
+        await self._initialize()
+        target: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
+        text = f"{reply.text}\n{reply.detail}" if reply.detail else reply.text
+        try:
+            for part in chunks(text):
+                await self.bot.send_message(target, part)
+            for chart in reply.charts:
+                await self.bot.send_photo(
+                    target, chart.png, caption=chart.title[:MAX_CAPTION], filename=f"{chart.name}.png"
+                )
+        except RetryAfter as exc:
+            raise PostFailed("Telegram flood control", _seconds(exc)) from exc
+        except TelegramError as exc:
+            raise PostFailed(f"Telegram: {exc.message}", permanent=isinstance(exc, Forbidden)) from exc
 
     async def stop(self) -> None:
         if self._startup is not None:

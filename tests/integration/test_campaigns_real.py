@@ -19,6 +19,7 @@ import pytest
 from adapters.bootstrap import App, open_app
 from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, Person
 from adapters.config import load_config
+from adapters.survey_admin import AdminReply
 from adapters.web.app import create_web_app
 from bot.campaigns import Audience
 from bot.catalog import publish
@@ -49,6 +50,9 @@ class Slack:
     async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
         await asyncio.sleep(0.01)  # a platform call takes a while
         self.sent.append((time.monotonic(), user_id))
+
+    async def report(self, chat: str, reply: AdminReply) -> None:
+        raise AssertionError("these campaigns have no digest")
 
 
 class Clock:

@@ -19,6 +19,7 @@ from adapters.stores.memory import (
     InMemorySessionStore,
     InMemorySurveyStore,
 )
+from adapters.survey_admin import AdminReply
 from adapters.webhooks import PostFailed
 from bot.campaign_file import is_campaign_text, load_campaign_text
 from bot.campaigns import Audience, Schedule, out_of_quiet, wall_to_utc
@@ -131,6 +132,7 @@ class Platform:
     clock: Clock
     sent: list[tuple[dt.datetime, str, str]] = field(default_factory=list)
     refuse: dict[str, PostFailed] = field(default_factory=dict)
+    reports: list[tuple[dt.datetime, str, AdminReply]] = field(default_factory=list)
 
     async def people(self, audience: Audience) -> list[Person]:
         ids = list(audience.telegram) if self.name == "telegram" else [*audience.slack_users, "U0TOKYO01"]
@@ -141,6 +143,9 @@ class Platform:
         if failure is not None:
             raise failure
         self.sent.append((self.clock.now, user_id, text))
+
+    async def report(self, chat: str, reply: AdminReply) -> None:
+        self.reports.append((self.clock.now, chat, reply))
 
 
 class Clock:
@@ -273,3 +278,30 @@ async def test_a_paused_campaign_plans_and_sends_nothing_until_resumed() -> None
     await w.run_until(dt.datetime(2026, 12, 7, 12, 30, tzinfo=UTC))
     # Berlin's 09:00 is four hours past: still sent; Tokyo's is twelve: expired; New York's is to come.
     assert {user for _, user, _ in w.telegram.sent + w.slack.sent} == {"111", "U0BERLIN1"}
+
+
+async def test_each_occurrence_ends_with_one_digest_in_the_team_chat() -> None:
+    campaign = WEEKLY.replace(
+        'message: "Hi {name}, time for {title}!"\n',
+        'message: "Hi {name}, time for {title}!"\ndigest: {after: 1d, chats: [{slack_channel: C0TEAM001}]}\n',
+    ).replace('reminders: {count: 2, every: 1d, quiet_hours: "20:00-08:00"}\n', "")
+    w = await world(campaign)
+    await w.run_until(dt.datetime(2026, 12, 7, 12, tzinfo=UTC))
+    await w.say("slack", "U0BERLIN1", "/start pulse", "5", "Great week.")
+    await w.run_until(dt.datetime(2026, 12, 15, 12, tzinfo=UTC))
+
+    assert [(at.date(), chat) for at, chat, _ in w.slack.reports] == [
+        (dt.date(2026, 12, 8), "C0TEAM001"),
+        (dt.date(2026, 12, 15), "C0TEAM001"),
+    ], "one digest per occurrence, a day after it (Berlin's 09:00)"
+    first = w.slack.reports[0][2]
+    assert first.text == (
+        "“weekly”, 2026-12-07T09:00: invited 4, started 1, completed 1 (25% of those invited), "
+        "reminders sent 0."
+    )
+    assert "Started 1, completed 1" in first.detail and "5" in first.detail
+    assert [c.name for c in first.charts] == ["mood"]
+    second = w.slack.reports[1][2]
+    assert "started 0, completed 0" in second.text, "last week's response is not this week's"
+    counts = await w.campaigns.invitations.counts("weekly")
+    assert sum(counts.values()) == 8, "digests are not counted as invitations"

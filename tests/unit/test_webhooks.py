@@ -344,8 +344,8 @@ def test_broadcast_chats_are_read_and_raise_the_completed_event_only() -> None:
             "[{slack_channel: '#team'}]",
             "'slack_channel' must be a channel id like C0123ABCD, not the text '#team'",
         ),
-        ("[{discord: 1}]", "hooks.yaml:4: a broadcast is {telegram_chat: ID} or {slack_channel: ID}"),
-        ("[{telegram_chat: 1, slack_channel: C0TEAM001}]", "a broadcast is {telegram_chat: ID}"),
+        ("[{discord: 1}]", "hooks.yaml:4: a chat is {telegram_chat: ID} or {slack_channel: ID}"),
+        ("[{telegram_chat: 1, slack_channel: C0TEAM001}]", "a chat is {telegram_chat: ID}"),
         (
             "[{slack_channel: C0TEAM001}, {slack_channel: C0TEAM001}]",
             "the slack chat C0TEAM001 is named twice",
