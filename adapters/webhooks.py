@@ -359,14 +359,7 @@ class Webhooks:
             }
             reply = await self._client.post(delivery.url, content=body, headers=headers)
             if 200 <= reply.status_code < 300:
-                WEBHOOK_ATTEMPTS.labels(outcome="delivered").inc()
-                return replace(
-                    delivery,
-                    status=DeliveryStatus.DELIVERED,
-                    attempts=attempts,
-                    delivered_at=self.clock(),
-                    last_error=None,
-                )
+                return self._delivered(delivery, attempts)
             error = f"HTTP {reply.status_code}"
         except Refused as refused:
             error = str(refused)
@@ -383,6 +376,9 @@ class Webhooks:
             await poster(chat, json.loads(delivery.body)["text"])
         except PostFailed as failure:
             return self._failed(delivery, attempts, str(failure), failure.retry_after)
+        return self._delivered(delivery, attempts)
+
+    def _delivered(self, delivery: Delivery, attempts: int) -> Delivery:
         WEBHOOK_ATTEMPTS.labels(outcome="delivered").inc()
         return replace(
             delivery,

@@ -19,10 +19,9 @@ import mongoengine
 from mongoengine import fields
 from pymongo import ASCENDING
 from pymongo.collection import Collection as MongoCollection
-from pymongo.errors import BulkWriteError
 
 from adapters.campaigns import Invitation, InvitationStatus
-from adapters.stores.mongo import Document, _MongoStore
+from adapters.stores.mongo import Document, _MongoStore, claim_due, insert_new
 from bot.campaign_file import load_campaign_text
 from bot.campaigns import Campaign
 from bot.errors import NotFound
@@ -208,37 +207,15 @@ class MongoInvitationStore(_MongoStore):
     _document = InvitationDocument
 
     async def add(self, invitations: Sequence[Invitation]) -> None:
-        if not invitations:
-            return
         raws = [_raw(i) for i in invitations]
-
-        def insert(collection: MongoCollection[Document]) -> None:
-            try:
-                collection.insert_many(raws, ordered=False)
-            except BulkWriteError as error:  # planned already (a planner that ran twice): left as it is
-                if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                    raise
-
-        await self._run(insert)
+        await self._run(lambda c: insert_new(c, raws))
 
     async def claim(
         self, now: datetime, lease_until: datetime, owner: str, limit: int
     ) -> builtins.list[Invitation]:
         due = {"status": InvitationStatus.PENDING.value, "due_at": {"$lte": now}}
-
-        def claim(collection: MongoCollection[Document]) -> builtins.list[Document]:
-            won = []
-            mine = {"$set": {"due_at": lease_until, "owner": owner}}
-            with collection.find(due).sort("due_at", ASCENDING).batch_size(limit * 2) as cursor:
-                for raw in cursor:
-                    fence = {"_id": raw["_id"], "status": raw["status"], "due_at": raw["due_at"]}
-                    if collection.update_one(fence, mine).modified_count == 1:
-                        won.append({**raw, "due_at": lease_until, "owner": owner})
-                        if len(won) == limit:
-                            break
-            return won
-
-        return [_invitation(raw) for raw in await self._run(claim)]
+        won = await self._run(lambda c: claim_due(c, due, "due_at", lease_until, owner, limit))
+        return [_invitation(raw) for raw in won]
 
     async def sending(self, invitation: Invitation) -> bool:
         fence = {"_id": invitation.id, "owner": invitation.owner, "status": InvitationStatus.PENDING.value}

@@ -17,11 +17,10 @@ from typing import Any, ClassVar
 
 import mongoengine
 from mongoengine import fields
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
 
-from adapters.stores.mongo import Document, _MongoStore
+from adapters.stores.mongo import Document, _MongoStore, claim_due, insert_new
 from adapters.webhooks import Delivery, DeliveryStatus
 from bot.responses import stored_time
 
@@ -93,37 +92,13 @@ class MongoDeliveryStore(_MongoStore):
     _document = DeliveryDocument
 
     async def add(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
-            return
         raws = [_raw(d) for d in deliveries]
-
-        def insert(collection: Collection[Document]) -> None:
-            try:
-                collection.insert_many(raws, ordered=False)
-            except BulkWriteError as error:
-                # Stored already (a relay that ran twice): left as it is. Anything else is an error.
-                if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                    raise
-
-        await self._run(insert)
+        await self._run(lambda c: insert_new(c, raws))
 
     async def claim(self, now: datetime, lease_until: datetime, owner: str, limit: int) -> list[Delivery]:
         due = {"status": DeliveryStatus.PENDING.value, "next_at": {"$lte": now}}
-
-        def claim(collection: Collection[Document]) -> list[Document]:
-            # Walks on past deliveries another worker won meanwhile, until it holds ``limit``.
-            won = []
-            mine = {"$set": {"next_at": lease_until, "owner": owner}}
-            with collection.find(due).sort("next_at", ASCENDING).batch_size(limit * 2) as cursor:
-                for raw in cursor:
-                    fence = {"_id": raw["_id"], "status": raw["status"], "next_at": raw["next_at"]}
-                    if collection.update_one(fence, mine).modified_count == 1:
-                        won.append({**raw, "next_at": lease_until, "owner": owner})
-                        if len(won) == limit:
-                            break
-            return won
-
-        return [_delivery(raw) for raw in await self._run(claim)]
+        won = await self._run(lambda c: claim_due(c, due, "next_at", lease_until, owner, limit))
+        return [_delivery(raw) for raw in won]
 
     async def settle(self, delivery: Delivery) -> bool:
         fence = {"_id": delivery.id, "owner": delivery.owner, "status": DeliveryStatus.PENDING.value}

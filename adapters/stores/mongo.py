@@ -27,7 +27,7 @@ from mongoengine import fields
 from mongoengine.connection import ConnectionFailure as MongoEngineConnectionFailure
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
 from bot.errors import (
     DefinitionError,
@@ -218,6 +218,37 @@ def _ensure_indexes(document: type[mongoengine.Document], collection: Collection
     for spec in document._meta["index_specs"]:
         options = dict(spec)
         collection.create_index(options.pop("fields"), **options)
+
+
+def insert_new(collection: Collection[Document], raws: list[Document]) -> None:
+    """Insert what is not stored yet; a document whose ``_id`` is stored already is left as it is (a
+    relay or a planner that ran twice). Any other failure is raised."""
+    if not raws:
+        return
+    try:
+        collection.insert_many(raws, ordered=False)
+    except BulkWriteError as error:
+        if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+            raise
+
+
+def claim_due(
+    collection: Collection[Document], due: Document, field: str, lease_until: datetime, owner: str, limit: int
+) -> list[Document]:
+    """Claim up to ``limit`` documents matching ``due``, oldest ``field`` first: one conditional update
+    each on its ``_id``, status and the ``field`` it was read with, so of workers claiming at once one
+    wins each; the winner's ``field`` becomes the end of its lease. Walks on past documents another
+    worker won meanwhile."""
+    won = []
+    mine = {"$set": {field: lease_until, "owner": owner}}
+    with collection.find(due).sort(field, ASCENDING).batch_size(limit * 2) as cursor:
+        for raw in cursor:
+            fence = {"_id": raw["_id"], "status": raw["status"], field: raw[field]}
+            if collection.update_one(fence, mine).modified_count == 1:
+                won.append({**raw, field: lease_until, "owner": owner})
+                if len(won) == limit:
+                    break
+    return won
 
 
 class _MongoStore:

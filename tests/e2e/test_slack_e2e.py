@@ -612,7 +612,7 @@ async def test_an_invitation_arrives_the_person_answers_and_the_broadcast_lands(
 ) -> None:
     import datetime as dt
 
-    from adapters.campaigns import Campaigns, MemoryRate, campaign_status, store_campaign
+    from adapters.campaigns import campaign_status, store_campaign
 
     stack, _ = http
     pulse = """\
@@ -636,16 +636,7 @@ questions:
         stack.app.campaigns, stack.app.cache, campaign, "pulse-now.yaml", now - dt.timedelta(minutes=5)
     )
 
-    runner = Campaigns(
-        stack.app.campaigns,
-        stack.app.invitations,
-        stack.app.responses,
-        stack.app.opt_outs,
-        stack.app.cache,
-        stack.app.engine.respondent_key,
-        {"slack": stack.bot},
-        MemoryRate({"slack": 10}),
-    )
+    runner = stack.app.campaign_runner({"slack": stack.bot})
     await runner.plan()
     assert await runner.send_due() == 1
     invitation = stack.web.last_message(ann.dm)
@@ -682,7 +673,7 @@ questions:
 async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[Stack, EventsApi]) -> None:
     import datetime as dt
 
-    from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, store_campaign
+    from adapters.campaigns import InvitationStatus, store_campaign
     from adapters.metrics import REGISTRY
 
     stack, _ = http
@@ -702,16 +693,7 @@ async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[St
     await store_campaign(
         stack.app.campaigns, stack.app.cache, campaign, "c.yaml", now - dt.timedelta(minutes=5)
     )
-    runner = Campaigns(
-        stack.app.campaigns,
-        stack.app.invitations,
-        stack.app.responses,
-        stack.app.opt_outs,
-        stack.app.cache,
-        stack.app.engine.respondent_key,
-        {"slack": stack.bot},
-        MemoryRate({"slack": 100}, 10),
-    )
+    runner = stack.app.campaign_runner({"slack": stack.bot})
     counted = (
         REGISTRY.get_sample_value(
             "surveybot_campaign_sends_total", {"platform": "slack", "outcome": "retry_after"}

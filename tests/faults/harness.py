@@ -194,6 +194,29 @@ while True:
 continues and kills the server, which could not act on its own SIGTERM while stopped."""
 
 
+def start_worker(env: dict[str, str], log_path: Path, webhook: bool = False) -> ServiceProcess:
+    """Start one more ``surveybot run`` with ``env`` on a port of its own (the Telegram webhook on it
+    too, when ``webhook``) and return once its ``/readyz`` says ready."""
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}"
+    own = {**env, "SURVEYBOT_PORT": str(port), **({"TELEGRAM_WEBHOOK_URL": url} if webhook else {})}
+    argv = [str(VENV_BIN / "surveybot"), "run"]
+    worker = on_spawner(lambda: spawn_process("surveybot", argv, own, log_path, PRODUCT_ROOT))
+    deadline = time.monotonic() + BOT_START_TIMEOUT
+    with httpx.Client(timeout=2) as http:
+        while True:
+            if not worker.alive():
+                raise HarnessError(f"surveybot run exited with {worker.exit_code()}:\n{worker.log_tail(40)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if http.get(f"{url}/readyz").status_code == 200:
+                    return worker
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"surveybot run not ready in {BOT_START_TIMEOUT:.0f} s:\n{worker.log_tail(40)}"
+                )
+            time.sleep(0.05)
+
+
 class Stores:
     """This test's SecantusDB (on disk) and redis-server, each on a loopback port kept across restarts."""
 

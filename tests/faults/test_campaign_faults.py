@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pymongo
 import pytest
 import yaml
@@ -28,20 +27,17 @@ from adapters.campaigns import store_campaign
 from adapters.config import load_config
 from bot.catalog import publish
 from bot.loader import load_text
-from devtools.services import ServiceProcess, free_ports
+from devtools.services import ServiceProcess
 from tests.faults.fake_telegram import BOT_TOKEN, FakeBotApi
 from tests.faults.harness import (
     FIGURES,
-    PRODUCT_ROOT,
     ROOT,
     SECRET,
     VENV_BIN,
-    HarnessError,
     Stores,
     kill_hard,
-    on_spawner,
-    spawn_process,
 )
+from tests.faults.harness import start_worker as harness_start_worker
 
 pytestmark = pytest.mark.faults
 
@@ -94,23 +90,9 @@ async def test_a_worker_killed_mid_occurrence_leaves_nobody_invited_twice_or_not
     workers: list[ServiceProcess] = []
 
     def start_worker() -> ServiceProcess:
-        (port,) = free_ports(1)
-        url = f"http://127.0.0.1:{port}"
-        argv = [str(VENV_BIN / "surveybot"), "run"]
-        log = tmp_path / f"worker-{len(workers) + 1}.log"
-        own = {**env, "SURVEYBOT_PORT": str(port), "TELEGRAM_WEBHOOK_URL": url}
-        worker = on_spawner(lambda: spawn_process("surveybot", argv, own, log, PRODUCT_ROOT))
+        worker = harness_start_worker(env, tmp_path / f"worker-{len(workers) + 1}.log", webhook=True)
         workers.append(worker)
-        deadline = time.monotonic() + 40
-        with httpx.Client(timeout=2) as http:
-            while True:
-                if not worker.alive():
-                    raise HarnessError(f"surveybot run exited:\n{worker.log_tail(40)}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get(f"{url}/readyz").status_code == 200:
-                        return worker
-                assert time.monotonic() < deadline, worker.log_tail(40)
-                time.sleep(0.05)
+        return worker
 
     # The survey, and a campaign whose one occurrence came a minute ago (as if loaded before it).
     config = load_config(config_file, environ={k: v for k, v in env.items() if k != "SURVEYBOT_CONFIG"})

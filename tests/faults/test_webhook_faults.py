@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -27,19 +26,16 @@ from adapters.webhooks import signing_secret, verify, webhook_key
 from bot.catalog import publish
 from bot.loader import load_text
 from bot.messages import Incoming
-from devtools.services import ServiceProcess, free_ports
+from devtools.services import ServiceProcess
 from tests.faults.harness import (
     FIGURES,
-    PRODUCT_ROOT,
     ROOT,
     SECRET,
     VENV_BIN,
-    HarnessError,
     Stores,
     kill_hard,
-    on_spawner,
-    spawn_process,
 )
+from tests.faults.harness import start_worker as harness_start_worker
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.faults
@@ -102,23 +98,9 @@ async def test_webhooks_survive_a_receiver_outage_and_a_worker_killed_mid_delive
     workers: list[ServiceProcess] = []
 
     def start_worker() -> ServiceProcess:
-        (port,) = free_ports(1)
-        argv = [str(VENV_BIN / "surveybot"), "run"]
-        log = tmp_path / f"worker-{len(workers) + 1}.log"
-        worker = on_spawner(
-            lambda: spawn_process("surveybot", argv, {**env, "SURVEYBOT_PORT": str(port)}, log, PRODUCT_ROOT)
-        )
+        worker = harness_start_worker(env, tmp_path / f"worker-{len(workers) + 1}.log", webhook=False)
         workers.append(worker)
-        deadline = time.monotonic() + 40
-        with httpx.Client(timeout=2) as http:
-            while True:
-                if not worker.alive():
-                    raise HarnessError(f"surveybot run exited:\n{worker.log_tail(40)}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        return worker
-                assert time.monotonic() < deadline, worker.log_tail(40)
-                time.sleep(0.05)
+        return worker
 
     # The respondents' side: an engine of its own on the same stores (any process may complete them).
     config = load_config(config_file, environ={k: v for k, v in env.items() if k != "SURVEYBOT_CONFIG"})
