@@ -19,6 +19,7 @@ from adapters.campaigns import Campaigns, CampaignStore, InvitationStore, Memory
 from adapters.config import Config, respondent_secret
 from adapters.stores.memory import (
     InMemoryCampaignStore,
+    InMemoryContactStore,
     InMemoryDeliveryStore,
     InMemoryInvitationStore,
     InMemoryOptOutStore,
@@ -29,7 +30,7 @@ from adapters.webhooks import DeliveryStore, Policy, Poster, Webhooks, webhook_k
 from bot.catalog import SurveyCache
 from bot.engine import Engine
 from bot.messages import ConversationKey
-from bot.ports import OptOutStore, ResponseStore, SessionStore, SurveyStore
+from bot.ports import ContactStore, OptOutStore, ResponseStore, SessionStore, SurveyStore
 
 STATE_DIR = Path("var")
 
@@ -58,6 +59,8 @@ class App:
     campaigns: CampaignStore = field(default_factory=InMemoryCampaignStore)
     invitations: InvitationStore = field(default_factory=InMemoryInvitationStore)
     opt_outs: OptOutStore = field(default_factory=InMemoryOptOutStore)
+    contacts: ContactStore = field(default_factory=InMemoryContactStore)
+    """People who joined a list by a link, for campaigns' ``telegram_tags``."""
     rate: Rate | None = None
     """Campaign sends' budget (in Redis, shared by every worker, by :func:`open_app`)."""
 
@@ -129,7 +132,12 @@ class App:
 async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "default") -> App:
     """Connect to MongoDB and Redis as configured and build the engine on them."""
     from adapters.metrics import record_event
-    from adapters.stores.campaigns import MongoCampaignStore, MongoInvitationStore, MongoOptOutStore
+    from adapters.stores.campaigns import (
+        MongoCampaignStore,
+        MongoContactStore,
+        MongoInvitationStore,
+        MongoOptOutStore,
+    )
     from adapters.stores.deliveries import MongoDeliveryStore
     from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.stores.redis_store import RedisSessionStore, key_secret, redis_from_url
@@ -156,6 +164,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     campaigns = MongoCampaignStore(alias, executor)
     invitations = MongoInvitationStore(alias, executor)
     opt_outs = MongoOptOutStore(alias, executor)
+    contacts = MongoContactStore(alias, executor)
     deadline = config.engine.message_deadline
     secret = respondent_secret(config, state_dir)
     keys = key_secret(secret)  # names Redis keys (sessions, rate limits) without platform ids
@@ -169,7 +178,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
     try:
         await surveys.ensure_indexes()
         await responses.ensure_indexes()
-        for store in (deliveries, campaigns, invitations, opt_outs):
+        for store in (deliveries, campaigns, invitations, opt_outs, contacts):
             await store.ensure_indexes()
     except BaseException:
         await sessions.aclose()
@@ -184,6 +193,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         events=record_event,
         deadline=deadline,
         opt_outs=opt_outs,
+        contacts=contacts,
     )
     probes: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": surveys.ping, "redis": sessions.ping}
     return App(
@@ -202,6 +212,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         campaigns=campaigns,
         invitations=invitations,
         opt_outs=opt_outs,
+        contacts=contacts,
         rate=RedisRate(
             sessions.client,
             {"telegram": config.campaigns.telegram_per_second, "slack": config.campaigns.slack_per_second},

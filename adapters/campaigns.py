@@ -321,7 +321,11 @@ class Campaigns:
                     "campaign %s: the %s audience could not be listed: %s", campaign.id, platform, failure
                 )
                 raise StorageUnavailable(f"{platform}: {failure}") from failure
-        missing = {"telegram": campaign.audience.telegram, "slack": campaign.audience.slack_users}
+        audience = campaign.audience
+        missing = {
+            "telegram": audience.telegram + audience.telegram_tags,
+            "slack": audience.slack_users + audience.slack_channels + audience.slack_usergroups,
+        }
         for platform, ids in missing.items():
             if ids and platform not in self.reach:
                 log.warning(

@@ -16,6 +16,7 @@ from bot.located import Fields, Map, Report, Scalar, Seq, describe, read_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _TELEGRAM_USER = re.compile(r"\d{1,20}")
+_TAG = re.compile(r"[a-z0-9_-]{1,32}")
 _SLACK = {
     "users": re.compile(r"[UW][A-Z0-9]{6,20}"),
     "channels": re.compile(r"[CG][A-Z0-9]{6,20}"),
@@ -107,8 +108,9 @@ def _audience(top: Fields) -> Audience | None:
             top.problem(1, "missing required field 'audience'")
         return None
     fields = top.within(node)
-    fields.check_unknown({"telegram", "slack"}, " in audience")
+    fields.check_unknown({"telegram", "telegram_tags", "slack"}, " in audience")
     telegram = _ids(fields, "telegram", _TELEGRAM_USER, "a Telegram user id (a number)")
+    tags = _ids(fields, "telegram_tags", _TAG, "a list's tag (a-z, 0-9, - and _, at most 32)")
     slack_users: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
@@ -119,7 +121,7 @@ def _audience(top: Fields) -> Audience | None:
         slack_users = _ids(inner, "users", _SLACK["users"], "a Slack user id like U0123ABCD")
         channels = _ids(inner, "channels", _SLACK["channels"], "a Slack channel id like C0123ABCD")
         groups = _ids(inner, "usergroups", _SLACK["usergroups"], "a Slack user group id like S0123ABCD")
-    audience = Audience(telegram, slack_users, channels, groups)
+    audience = Audience(telegram, slack_users, channels, groups, tags)
     if audience == Audience():
         top.problem(node.line, "the audience names nobody")
         return None

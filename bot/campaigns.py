@@ -33,6 +33,8 @@ class Audience:
     slack_users: tuple[str, ...] = ()
     slack_channels: tuple[str, ...] = ()
     slack_usergroups: tuple[str, ...] = ()
+    telegram_tags: tuple[str, ...] = ()
+    """Telegram people who joined these lists by a link (``https://t.me/BOT?start=TAG_team``)."""
 
 
 @dataclass(frozen=True)

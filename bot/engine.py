@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageU
 from bot.flow import current_question, may_end_after, next_question
 from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
-from bot.ports import OptOutStore, ResponseStore, SessionStore
+from bot.ports import ContactStore, OptOutStore, ResponseStore, SessionStore
 from bot.responses import (
     Answer,
     AnswerValue,
@@ -40,6 +41,11 @@ from bot.survey import BUTTON_TYPES, COMPLETED, STARTED, Question, QuestionType,
 log = logging.getLogger("surveybot.engine")
 
 COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "help", "optout", "optin"})
+
+TAG_PREFIX = "TAG_"
+"""``/start TAG_team`` (a Telegram link ``?start=TAG_team``) puts the person on the ``team`` list. Survey ids
+are lower case, so no survey id starts so."""
+_TAG = re.compile(r"[a-z0-9_-]{1,32}")
 
 DEFAULT_TTL = 24 * 3600
 DEFAULT_DEADLINE = 3.0
@@ -92,12 +98,14 @@ class Engine:
         events: Callable[[str, str], None] | None = None,
         deadline: float = DEFAULT_DEADLINE,
         opt_outs: OptOutStore | None = None,
+        contacts: ContactStore | None = None,
     ) -> None:
         """``events``, when given, is called with ``(event, platform)`` for each of :data:`EVENTS` that
         happens (for metrics); it must be quick, and whatever it raises is logged and ignored.
         ``deadline`` is how many seconds one message may take before the respondent is told to try
         again. ``opt_outs`` keeps who said ``/optout`` (campaigns invite nobody who did)."""
         self._opt_outs = opt_outs
+        self._contacts = contacts
         self._surveys = surveys
         self._responses = responses
         self._sessions = sessions
@@ -663,6 +671,9 @@ class Engine:
     # ------------------------------------------------------------------ starting
 
     async def _start(self, ctx: _Context, survey_id: str) -> None:
+        if survey_id.startswith(TAG_PREFIX):  # a link that puts the person on a list
+            await self._join(ctx, survey_id.removeprefix(TAG_PREFIX).lower())
+            survey_id = ""
         if not survey_id:
             active = await self._ongoing_or_finish(ctx)
             if active is not None:
@@ -700,6 +711,15 @@ class Engine:
                     raise
         pinned = await self._surveys.get(existing.survey_id, existing.version)
         await self._resume(ctx, pinned, existing)
+
+    async def _join(self, ctx: _Context, tag: str) -> None:
+        if self._contacts is None:
+            ctx.say(texts.NO_INVITATIONS)
+        elif not _TAG.fullmatch(tag):
+            ctx.say(texts.BAD_TAG, Kind.ERROR)
+        else:
+            await self._contacts.tag(ctx.msg.platform, ctx.msg.user_id, ctx.msg.user_name, tag)
+            ctx.say(texts.JOINED.format(tag=tag))
 
     async def _full(self, survey: Survey) -> bool:
         """Whether ``max_responses`` responses are completed already. Counted when someone new starts

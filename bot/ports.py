@@ -154,6 +154,17 @@ class OptOutStore(Protocol):
         """Those of ``respondent_keys`` who opted out."""
 
 
+class ContactStore(Protocol):
+    """People who joined a list by a link (``/start TAG_team``), so that a campaign can invite them by
+    tag. Holds their platform user id: a platform lets a bot message people only by it."""
+
+    async def tag(self, platform: str, user_id: str, name: str, tag: str) -> None:
+        """Add ``tag`` to the person's tags (remembering their name)."""
+
+    async def tagged(self, platform: str, tags: Collection[str]) -> list[tuple[str, str]]:
+        """(user id, name) of the people of ``platform`` with any of ``tags``."""
+
+
 class SessionStore(Protocol):
     """A cache of each conversation, the handled update ids and the per-respondent lock: Redis in
     production. The lock is a lease that only spares work: every write to a response is fenced by its

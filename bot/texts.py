@@ -30,6 +30,8 @@ FALLBACK_NAME = "friend"
 OPTED_OUT = "Done: I will send you no more invitations or reminders. Send /optin to get them again."
 OPTED_IN = "Done: you may get invitations and reminders again. Send /optout to stop them."
 NO_INVITATIONS = "This bot sends no invitations, so there is nothing to opt out of."
+JOINED = "You are on the “{tag}” list: its surveys will come to you here. /optout stops them."
+BAD_TAG = "That link names no list I know how to keep."
 HELP = """I run surveys. You can send:
 /start [survey] – start or resume a survey
 /surveys – the surveys you can take

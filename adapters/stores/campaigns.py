@@ -75,6 +75,22 @@ class InvitationDocument(mongoengine.Document):  # type: ignore[misc]
     }
 
 
+class ContactDocument(mongoengine.Document):  # type: ignore[misc]
+    id = fields.StringField(primary_key=True)
+    """``platform:user id``."""
+    platform = fields.StringField(required=True)
+    user_id = fields.StringField(required=True)
+    name = fields.StringField()
+    tags = fields.ListField(fields.StringField())
+    updated_at = fields.DateTimeField(required=True)
+
+    meta: ClassVar[dict[str, Any]] = {
+        "collection": "contacts",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["platform", "tags"]}],  # tagged
+    }
+
+
 class OptOutDocument(mongoengine.Document):  # type: ignore[misc]
     id = fields.StringField(primary_key=True)
     """The respondent key."""
@@ -273,3 +289,21 @@ class MongoOptOutStore(_MongoStore):
         keys = list(respondent_keys)
         raws = await self._run(lambda c: list(c.find({"_id": {"$in": keys}}, {"_id": 1})))
         return {raw["_id"] for raw in raws}
+
+
+class MongoContactStore(_MongoStore):
+    _document = ContactDocument
+
+    async def tag(self, platform: str, user_id: str, name: str, tag: str) -> None:
+        change = {
+            "$set": {"platform": platform, "user_id": user_id, "name": name, "updated_at": datetime.now(UTC)},
+            "$addToSet": {"tags": tag},
+        }
+        await self._run(lambda c: c.update_one({"_id": f"{platform}:{user_id}"}, change, upsert=True))
+
+    async def tagged(self, platform: str, tags: Collection[str]) -> builtins.list[tuple[str, str]]:
+        query = {"platform": platform, "tags": {"$in": list(tags)}}
+        raws = await self._run(
+            lambda c: list(c.find(query, {"user_id": 1, "name": 1}).sort("_id", ASCENDING))
+        )
+        return [(raw["user_id"], raw.get("name") or "") for raw in raws]

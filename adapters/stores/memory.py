@@ -580,3 +580,21 @@ class InMemoryInvitationStore(_Switch):
                     counts.get((i.occurrence, i.reminder, i.status), 0) + 1
                 )
         return counts
+
+
+class InMemoryContactStore(_Switch):
+    def __init__(self) -> None:
+        self.people: dict[tuple[str, str], tuple[str, builtins.set[str]]] = {}
+
+    async def tag(self, platform: str, user_id: str, name: str, tag: str) -> None:
+        self._check()
+        _, tags = self.people.get((platform, user_id), (name, set()))
+        self.people[(platform, user_id)] = (name, tags | {tag})
+
+    async def tagged(self, platform: str, tags: Collection[str]) -> builtins.list[tuple[str, str]]:
+        self._check()
+        return sorted(
+            (user, name)
+            for (p, user), (name, have) in self.people.items()
+            if p == platform and have & set(tags)
+        )

@@ -417,14 +417,17 @@ class TelegramAdapter:
         """The campaign's Telegram people, named by their chat (Telegram keeps no time zone)."""
         await self._initialize()
         people = []
-        for user_id in audience.telegram:
+        joined = (
+            await self.app.contacts.tagged(PLATFORM, audience.telegram_tags) if audience.telegram_tags else []
+        )
+        for user_id in dict.fromkeys([*audience.telegram, *(user for user, _ in joined)]):
             name = "there"
             try:
                 chat = await self.bot.get_chat(int(user_id))
                 name = chat.first_name or chat.full_name or name
             except TelegramError as exc:  # never started the bot, or blocked it: the invite will say
                 log.info("no Telegram chat for a campaign's person: %s", exc.message)
-            except (TypeError, KeyError, ValueError) as exc:  # a reply python-telegram-bot cannot read
+            except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a reply PTB cannot read
                 log.warning("a Telegram chat could not be read (%s); the person is invited unnamed", exc)
             people.append(Person(PLATFORM, user_id, name))
         return people

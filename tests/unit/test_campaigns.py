@@ -13,6 +13,7 @@ import pytest
 from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, Person
 from adapters.stores.memory import (
     InMemoryCampaignStore,
+    InMemoryContactStore,
     InMemoryInvitationStore,
     InMemoryOptOutStore,
     InMemoryResponseStore,
@@ -305,3 +306,41 @@ async def test_each_occurrence_ends_with_one_digest_in_the_team_chat() -> None:
     assert "started 0, completed 0" in second.text, "last week's response is not this week's"
     counts = await w.campaigns.invitations.counts("weekly")
     assert sum(counts.values()) == 8, "digests are not counted as invitations"
+
+
+async def test_a_link_puts_a_person_on_a_list_that_a_campaign_can_invite() -> None:
+    contacts = InMemoryContactStore()
+    surveys = InMemorySurveyStore()
+    await publish(surveys, load_text(PULSE, "pulse.yaml"))
+    engine = Engine(
+        SurveyCache(surveys), InMemoryResponseStore(), InMemorySessionStore(), b"s", contacts=contacts
+    )
+
+    def said(user: str, text: str) -> Incoming:
+        return Incoming("telegram", user, f"N{user}", user, text, update_id=f"{user}-{text}")
+
+    joined = await engine.handle(said("101", "/start TAG_team"))
+    assert (
+        joined[0].text == "You are on the “team” list: its surveys will come to you here. /optout stops them."
+    )
+    assert joined[-1].text == "How was your week?", "then the one survey on offer begins"
+    assert (await engine.handle(said("102", "/start TAG_bad!tag")))[
+        0
+    ].text == "That link names no list I know how to keep."
+    await engine.handle(said("103", "/start TAG_Other"))
+    assert await contacts.tagged("telegram", ["team"]) == [("101", "N101")]
+    assert await contacts.tagged("telegram", ["other", "team"]) == [("101", "N101"), ("103", "N103")]
+    bare = Engine(SurveyCache(surveys), InMemoryResponseStore(), InMemorySessionStore(), b"s")
+    assert (await bare.handle(said("104", "/start TAG_team")))[0].text.startswith(
+        "This bot sends no invitations"
+    )
+
+    campaign = load_campaign_text(
+        WEEKLY.replace("  telegram: [111]\n", "  telegram: [111]\n  telegram_tags: [team]\n")
+    )
+    assert campaign.audience.telegram_tags == ("team",)
+    with pytest.raises(DefinitionError) as refused:
+        load_campaign_text(WEEKLY.replace("  telegram: [111]\n", "  telegram_tags: [Team!]\n"), "c.yaml")
+    assert "c.yaml:4: 'telegram_tags' holds the text 'Team!', not a list's tag" in str(
+        refused.value.problems[0]
+    )

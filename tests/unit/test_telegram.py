@@ -27,7 +27,12 @@ import adapters.survey_admin as admin
 import adapters.telegram as tg
 from adapters.bootstrap import App
 from adapters.config import AdminSettings, Config, TelegramSettings
-from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from adapters.stores.memory import (
+    InMemoryContactStore,
+    InMemoryResponseStore,
+    InMemorySessionStore,
+    InMemorySurveyStore,
+)
 from bot import texts
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
@@ -593,12 +598,13 @@ async def in_memory_app() -> App:
     surveys, responses, sessions = InMemorySurveyStore(), InMemoryResponseStore(), InMemorySessionStore()
     await publish(surveys, load_text(ICE_CREAM, "ice-cream.yaml"))
     cache = SurveyCache(surveys, newest_ttl=0)
-    engine = Engine(cache, responses, sessions, b"secret")
+    contacts = InMemoryContactStore()
+    engine = Engine(cache, responses, sessions, b"secret", contacts=contacts)
     config = Config(
         telegram=TelegramSettings(bot_token=SecretStr(TOKEN), webhook_url="https://bot.example.org"),
         admins=AdminSettings(telegram=[ADMIN]),
     )
-    return App(config, surveys, responses, sessions, cache, engine)
+    return App(config, surveys, responses, sessions, cache, engine, contacts=contacts)
 
 
 @pytest.fixture
@@ -969,3 +975,13 @@ async def test_an_admin_reads_the_campaigns_and_a_respondent_cannot(h: Harness) 
     ]
     stranger = [c.params["text"] for c in h.request.named("sendMessage") if int(c.params["chat_id"]) == 5]
     assert stranger and stranger[-1].startswith("I don't know the command /campaigns.")
+
+
+async def test_a_campaign_reaches_the_ids_named_and_the_people_on_its_lists(h: Harness) -> None:
+    from bot.campaigns import Audience
+
+    await h.say("/start TAG_team")
+    joined = [c.params["text"] for c in h.request.named("sendMessage")]
+    assert "You are on the “team” list" in joined[0]
+    people = await h.adapter.people(Audience(telegram=("55",), telegram_tags=("team", "nobody")))
+    assert [(p.platform, p.user_id) for p in people] == [("telegram", "55"), ("telegram", "77")]
