@@ -381,7 +381,7 @@ class Campaigns:
             for chat in campaign.digest.chats
         ]
 
-    async def _digest(self, invitation: Invitation, campaign: Campaign, reach: Reach) -> Invitation:
+    async def _digest(self, invitation: Invitation, campaign: Campaign, reach: Reach) -> Invitation | None:
         """Post the occurrence's digest: its counts, then the summary and charts of the responses
         started since the occurrence."""
         from adapters.reports.charts import render_charts
@@ -407,7 +407,7 @@ class Campaigns:
             f"“{campaign.id}”, {invitation.occurrence}: {counts}.", summary_text(summary), charts
         )
         if not await self.invitations.sending(invitation):
-            return replace(invitation, status=InvitationStatus.PENDING)
+            return None  # its lease lapsed: another worker has it
         try:
             await reach.report(invitation.user_id, reply)
         except PostFailed as failure:
