@@ -673,4 +673,12 @@ async def campaign_report(runner: Campaigns, campaign_id: str) -> AdminReply:
         f"unconfirmed {o.unconfirmed}, expired {o.expired}"
         for o in occurrences
     ]
+    web = await runner.responses.count_campaign(campaign_id)
+    if any(web.values()):
+        lines.append(f"web link: started {sum(web.values())}, completed {web[Status.COMPLETED]}")
     return AdminReply(f"Campaign {campaign_id}:", "\n".join(lines) or "nothing sent yet")
+
+
+def web_link(base: str, campaign: Campaign) -> str:
+    """The shareable link to a campaign's survey in the web chat; responses begun there count for it."""
+    return f"{base.rstrip('/')}/?survey={campaign.survey_id}&campaign={campaign.id}"

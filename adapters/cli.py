@@ -342,7 +342,11 @@ def campaigns_list() -> None:
     """The stored campaigns: survey, schedule, audience size, paused or not."""
 
     async def listing(app: App) -> Table:
-        table = Table("id", "survey", "schedule", "audience", "reminders", "paused")
+        from adapters.campaigns import web_link
+
+        web = app.config.web
+        base = web.public_url or f"http://{web.host}:{web.port}"
+        table = Table("id", "survey", "schedule", "audience", "reminders", "paused", "web link")
         for campaign, paused in await app.campaigns.list():
             schedule = campaign.schedule
             when = schedule.cron or (schedule.at.isoformat(" ", "minutes") if schedule.at else "")
@@ -357,6 +361,7 @@ def campaigns_list() -> None:
                 f"{named} people" + (f", {groups} channels/groups" if groups else ""),
                 str(campaign.reminders.count),
                 "yes" if paused else "",
+                web_link(base, campaign),
             )
         return table
 
@@ -368,6 +373,7 @@ def campaigns_status(campaign_id: Annotated[str, typer.Argument(help="The campai
     """Per occurrence: invited, reminded, started, completed, and what was not sent."""
     from adapters.campaigns import campaign_status
     from bot.errors import NotFound
+    from bot.responses import Status
 
     async def report(app: App) -> Table:
         table = Table(
@@ -389,6 +395,9 @@ def campaigns_status(campaign_id: Annotated[str, typer.Argument(help="The campai
             raise typer.Exit(1) from None
         for row in rows:
             table.add_row(row.occurrence, *(str(v) for v in list(vars(row).values())[1:]))
+        web = await app.responses.count_campaign(campaign_id)
+        if any(web.values()):
+            table.add_row("web link", "", "", str(sum(web.values())), str(web[Status.COMPLETED]))
         return table
 
     out.print(_with_app(_config(), report))

@@ -72,6 +72,9 @@ class WebSettings(_Section):
     messages_per_minute: int = Field(60, gt=0)
     """Frames one web chat connection may send in a minute, after a burst of ``message_burst``."""
     message_burst: int = Field(20, gt=0)
+    public_url: str | None = None
+    """Where people reach the web chat (``SURVEYBOT_PUBLIC_URL``), for the links campaigns share;
+    unset: ``http://HOST:PORT``."""
 
 
 class TelegramSettings(_Section):
@@ -172,6 +175,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "REDIS_URL": ("redis", "url"),
     "SURVEYBOT_HOST": ("web", "host"),
     "SURVEYBOT_PORT": ("web", "port"),
+    "SURVEYBOT_PUBLIC_URL": ("web", "public_url"),
     "SURVEYBOT_LOG_LEVEL": ("log_level",),
     "TELEGRAM_API_BASE_URL": ("telegram", "api_base_url"),
     "TELEGRAM_WEBHOOK_URL": ("telegram", "webhook_url"),

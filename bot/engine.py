@@ -757,6 +757,7 @@ class Engine:
                 one_per_user=survey.settings.one_response_per_user,
                 applied=(msg.update_id,) if msg.update_id is not None else (),
                 outbox=_raised(survey, STARTED),
+                campaign=msg.campaign,
             )
         )
         log.info("response started: survey %s version %s on %s", survey.id, survey.version, msg.platform)

@@ -47,6 +47,9 @@ class Incoming:
     picked: tuple[int, ...] | None = None
     """With a toggle or submit ``button``: every choice ticked now, from a client that shows checkboxes
     (Slack) rather than toggling one at a time; the engine takes the whole selection in one call."""
+    campaign: str | None = None
+    """The campaign whose shareable link brought the respondent (the web chat's ``?campaign=``):
+    recorded on a response this message begins."""
 
     @property
     def key(self) -> ConversationKey:

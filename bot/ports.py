@@ -135,6 +135,9 @@ class ResponseStore(Protocol):
     ) -> list[Response]:
         """Responses to a survey, oldest first."""
 
+    async def count_campaign(self, campaign_id: str) -> dict[Status, int]:
+        """How many responses a campaign's shareable link began, by status."""
+
     async def with_events(self, limit: int) -> builtins.list[Response]:
         """Up to ``limit`` responses whose :attr:`~Response.outbox` holds events (served by an index)."""
 

@@ -84,6 +84,8 @@ class Response:
     """The choices ticked so far on the multi-choice question being asked, not yet submitted."""
     paused: bool = False
     """The respondent said ``stop``: typed text is not taken as an answer until ``start``."""
+    campaign: str | None = None
+    """The campaign whose shareable link began the response, if one did."""
     outbox: tuple[str, ...] = ()
     """Events (:data:`bot.survey.EVENTS`) raised by the writes that made the response what it is, for the
     survey's webhooks, and not yet handed over to them: written in the same operation as the change

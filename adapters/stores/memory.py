@@ -273,6 +273,14 @@ class InMemoryResponseStore(_Switch):
             key=lambda r: (r.started_at, r.id),
         )
 
+    async def count_campaign(self, campaign_id: str) -> dict[Status, int]:
+        self._check()
+        counts = dict.fromkeys(Status, 0)
+        for r in self._responses.values():
+            if r.campaign == campaign_id:
+                counts[r.status] += 1
+        return counts
+
     async def with_events(self, limit: int) -> builtins.list[Response]:
         self._check()
         return [r for r in self._responses.values() if r.outbox][:limit]

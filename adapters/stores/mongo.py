@@ -106,6 +106,7 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
     applied = fields.ListField(fields.StringField())
     ticks = fields.DictField()
     paused = fields.BooleanField(default=False)
+    campaign = fields.StringField()
     outbox = fields.ListField(fields.StringField(), default=None)
     """Absent when empty, so that its sparse index holds only the responses with events to hand over."""
 
@@ -121,6 +122,7 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
             {"fields": ["respondent.key", "survey_id", "-status", "-updated_at"]},  # find (/start)
             {"fields": ["respondent.key", "applied"]},  # find_by_update (a message without a session)
             {"fields": ["outbox"], "sparse": True},  # with_events (the webhook relay)
+            {"fields": ["campaign", "status"], "sparse": True},  # count_campaign
             {"fields": ["survey_id", "status", "started_at"]},  # results, exports, the cap
         ],
     }
@@ -204,6 +206,7 @@ def _response(raw: Document) -> Response:
         ticks=_ticks(raw.get("ticks")),
         paused=bool(raw.get("paused", False)),
         outbox=tuple(raw.get("outbox") or ()),
+        campaign=raw.get("campaign"),
     )
 
 
@@ -454,6 +457,7 @@ class MongoResponseStore(_MongoStore):
             applied=list(response.applied),
             paused=response.paused,
             outbox=list(response.outbox) or None,
+            campaign=response.campaign,
         )
         document.validate()
         raw: Document = document.to_mongo().to_dict()
@@ -628,6 +632,17 @@ class MongoResponseStore(_MongoStore):
         order = [("started_at", ASCENDING), ("_id", ASCENDING)]
         raws = await self._run(lambda responses: list(responses.find(query).sort(order)))
         return [_response(raw) for raw in raws]
+
+    async def count_campaign(self, campaign_id: str) -> dict[Status, int]:
+        pipeline: list[Document] = [
+            {"$match": {"campaign": campaign_id}},
+            {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+        ]
+        rows = await self._run(lambda responses: list(responses.aggregate(pipeline)))
+        counts = dict.fromkeys(Status, 0)
+        for row in rows:
+            counts[Status(row["_id"])] = int(row["n"])
+        return counts
 
     async def with_events(self, limit: int) -> builtins.list[Response]:
         query = {"outbox": {"$in": list(EVENTS)}}

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.bootstrap import App
-from adapters.campaigns import campaign_status, store_campaign
+from adapters.campaigns import campaign_status, store_campaign, web_link
 from adapters.reports.charts import render_charts
 from adapters.reports.export import csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
@@ -193,6 +193,9 @@ class CampaignOut(_Out):
     survey_id: str
     schedule: str = Field(description="The cron expression or the date and time, with the time zone.")
     paused: bool
+    web_link: str = Field(description="The survey in the web chat, counted for this campaign: share it.")
+    web_started: int = Field(description="Responses begun from the web link.")
+    web_completed: int
 
 
 class CampaignStored(_Out):
@@ -713,12 +716,21 @@ def admin_router(app: App, token: str) -> APIRouter:
 
     # --- campaigns
 
-    def campaign_out(campaign: Campaign, paused: bool) -> CampaignOut:
+    async def campaign_out(campaign: Campaign, paused: bool) -> CampaignOut:
         schedule = campaign.schedule
         when = schedule.cron or (schedule.at.isoformat(" ", "minutes") if schedule.at else "")
         zone = "each person's own time zone" if schedule.local else schedule.timezone
+        web = app.config.web
+        link = web_link(web.public_url or f"http://{web.host}:{web.port}", campaign)
+        counts = await app.responses.count_campaign(campaign.id)
         return CampaignOut(
-            id=campaign.id, survey_id=campaign.survey_id, schedule=f"{when} ({zone})", paused=paused
+            id=campaign.id,
+            survey_id=campaign.survey_id,
+            schedule=f"{when} ({zone})",
+            paused=paused,
+            web_link=link,
+            web_started=sum(counts.values()),
+            web_completed=counts[Status.COMPLETED],
         )
 
     @router.post(
@@ -756,7 +768,7 @@ def admin_router(app: App, token: str) -> APIRouter:
 
     @router.get("/campaigns", tags=["campaigns"], summary="The stored campaigns")
     async def list_campaigns() -> list[CampaignOut]:
-        return [campaign_out(c, paused) for c, paused in await app.campaigns.list()]
+        return [await campaign_out(c, paused) for c, paused in await app.campaigns.list()]
 
     @router.get(
         "/campaigns/{campaign_id}",
@@ -774,7 +786,7 @@ def admin_router(app: App, token: str) -> APIRouter:
     async def set_paused(campaign_id: str, paused: bool) -> CampaignOut:
         try:
             await app.campaigns.set_paused(campaign_id, paused)
-            return campaign_out(*await app.campaigns.get(campaign_id))
+            return await campaign_out(*await app.campaigns.get(campaign_id))
         except NotFound as error:
             raise HTTPException(404, str(error)) from None
 

@@ -106,9 +106,15 @@ def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> I
     )
 
 
-def start_incoming(survey_id: str, respondent: str, name: str) -> Incoming:
+def start_incoming(survey_id: str, respondent: str, name: str, campaign: str | None = None) -> Incoming:
+    """Start (or resume) ``survey_id``; ``campaign``: the campaign whose shareable link was opened."""
     return Incoming(
-        platform=PLATFORM, user_id=respondent, user_name=name, chat_id=respondent, text=f"/start {survey_id}"
+        platform=PLATFORM,
+        user_id=respondent,
+        user_name=name,
+        chat_id=respondent,
+        text=f"/start {survey_id}",
+        campaign=campaign,
     )
 
 
@@ -182,6 +188,7 @@ def chat_router(app: App) -> APIRouter:
         survey_id: str,
         respondent: Annotated[str, Query(max_length=64)] = "",
         name: Annotated[str, Query(max_length=200)] = "",
+        campaign: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = None,
     ) -> None:
         await websocket.accept()
         token = correlation_id.set(new_correlation_id())
@@ -190,7 +197,7 @@ def chat_router(app: App) -> APIRouter:
                 await websocket.close(POLICY_VIOLATION, NOT_ISSUED)
                 return
             log.debug("web chat opened for survey %s", survey_id[:40])
-            await _converse(app, websocket, survey_id, respondent, clean_name(name))
+            await _converse(app, websocket, survey_id, respondent, clean_name(name), campaign)
             log.debug("web chat closed")
         finally:
             correlation_id.reset(token)
@@ -198,7 +205,9 @@ def chat_router(app: App) -> APIRouter:
     return router
 
 
-async def _converse(app: App, websocket: WebSocket, survey_id: str, respondent: str, name: str) -> None:
+async def _converse(
+    app: App, websocket: WebSocket, survey_id: str, respondent: str, name: str, campaign: str | None = None
+) -> None:
     """Start (or resume) the survey, then answer every frame with one ``reply`` (or ``error``) frame."""
 
     async def reply(msg: Incoming) -> None:
@@ -217,7 +226,7 @@ async def _converse(app: App, websocket: WebSocket, survey_id: str, respondent: 
     web = app.config.web
     budget = TokenBucket(web.messages_per_minute, web.message_burst)
     try:
-        await reply(start_incoming(survey_id, respondent, name))
+        await reply(start_incoming(survey_id, respondent, name, campaign))
         while True:
             received = await websocket.receive()
             if received["type"] == "websocket.disconnect":

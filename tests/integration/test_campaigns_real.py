@@ -168,8 +168,22 @@ async def test_campaigns_through_the_admin_api(admin: httpx.AsyncClient, apps: l
     unknown = await admin.post("/api/campaigns", content=weekly.replace("survey: pulse", "survey: lunch"))
     assert unknown.json()["problems"] == ["campaign.yaml:2: no survey 'lunch' is stored; load it first"]
 
+    # Someone opens the campaign's shareable link in the web chat and answers.
+    from adapters.web.chat import TextFrame, start_incoming, to_incoming
+
+    await apps[1].engine.handle(start_incoming("pulse", "w-ada", "Ada", campaign="weekly"))
+    await apps[1].engine.handle(to_incoming(TextFrame(type="text", text="4", id="f1"), "w-ada", "Ada"))
+    await apps[1].engine.handle(start_incoming("pulse", "w-bob", "Bob", campaign="weekly"))
     assert (await admin.get("/api/campaigns")).json() == [
-        {"id": "weekly", "survey_id": "pulse", "schedule": "0 9 * * MON (Europe/Berlin)", "paused": False}
+        {
+            "id": "weekly",
+            "survey_id": "pulse",
+            "schedule": "0 9 * * MON (Europe/Berlin)",
+            "paused": False,
+            "web_link": "http://127.0.0.1:8000/?survey=pulse&campaign=weekly",
+            "web_started": 2,
+            "web_completed": 1,
+        }
     ]
     assert (await admin.post("/api/campaigns/weekly/pause")).json()["paused"] is True
     assert (await apps[1].campaigns.get("weekly"))[1] is True

@@ -141,8 +141,9 @@ async def test_no_message_path_query_scans_the_collection(
     assert keyed >= 8, "the writes and reads by _id were seen"
 
 
-async def test_webhook_queries_use_their_indexes(app: App, mongodb_test_uri: str) -> None:
-    """The relay's look-up of responses with events, and the claims and listings of deliveries."""
+async def test_webhook_and_campaign_queries_use_their_indexes(app: App, mongodb_test_uri: str) -> None:
+    """The relay's look-up of responses with events, the claims and listings of deliveries, and the
+    campaigns' claims, counts, lists and web-link counts."""
     from datetime import UTC, datetime
 
     from adapters.stores.deliveries import DeliveryDocument
@@ -158,6 +159,10 @@ async def test_webhook_queries_use_their_indexes(app: App, mongodb_test_uri: str
         ),
         (DeliveryDocument._meta["collection"], {"status": "failed"}, {"created_at": -1}),
         (DeliveryDocument._meta["collection"], {"survey_id": "pulse"}, {"created_at": -1}),
+        ("invitations", {"status": "pending", "due_at": {"$lte": now}}, {"due_at": 1}),
+        ("invitations", {"campaign_id": "weekly"}, {}),
+        ("contacts", {"platform": "telegram", "tags": {"$in": ["team"]}}, {}),
+        ("responses", {"campaign": "weekly"}, {}),
     ]
     mongo: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(mongodb_test_uri) as mongo:

@@ -14,6 +14,7 @@
     frames: 0,
     pending: 0, // frames (and the connection) still waiting for their reply
     question: null, // the question last shown: typed text answers it, and only it
+    campaign: null, // the campaign whose shareable link opened the page (?campaign=ID)
   };
 
   // The respondent id is issued and signed by the server (POST /chat/respondent) and stays in this
@@ -88,7 +89,10 @@
     $("messages").replaceChildren();
     $("picker").hidden = true;
     $("chat").hidden = false;
-    history.replaceState(null, "", `?survey=${encodeURIComponent(survey.id)}`);
+    const campaign = new URLSearchParams(location.search).get("campaign");
+    state.campaign = campaign && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(campaign) ? campaign : null;
+    const query = `?survey=${encodeURIComponent(survey.id)}`;
+    history.replaceState(null, "", state.campaign ? `${query}&campaign=${state.campaign}` : query);
     connect();
     $("text").focus();
   }
@@ -117,6 +121,7 @@
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("respondent", respondent);
     url.searchParams.set("name", localStorage.getItem(NAME_KEY) || "");
+    if (state.campaign) url.searchParams.set("campaign", state.campaign);
     const socket = new WebSocket(url);
     state.socket = socket;
     state.pending = 0;
