@@ -985,3 +985,40 @@ async def test_a_campaign_reaches_the_ids_named_and_the_people_on_its_lists(h: H
     assert "You are on the “team” list" in joined[0]
     people = await h.adapter.people(Audience(telegram=("55",), telegram_tags=("team", "nobody")))
     assert [(p.platform, p.user_id) for p in people] == [("telegram", "55"), ("telegram", "77")]
+
+
+async def test_an_invitation_waits_out_telegrams_flood_control_and_refusals_are_told_apart(
+    h: Harness,
+) -> None:
+    """python-telegram-bot's rate limiter waits out a retry_after itself; a blocked bot is for good."""
+    import time as clock
+    import warnings
+
+    from telegram.warnings import PTBDeprecationWarning
+
+    from adapters.webhooks import PostFailed
+
+    flood = {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests",
+        "parameters": {"retry_after": 1},
+    }
+    h.request.script.append((429, flood))
+    started = clock.monotonic()
+    with warnings.catch_warnings():  # RetryAfter itself warns of its attribute's coming type
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        await h.adapter.invite("55", "Hi Ann!", "ice-cream", "Ice cream")
+    assert clock.monotonic() - started >= 1.0, "waited the second Telegram asked for"
+    sends = [c for c in h.request.named("sendMessage") if c.params["chat_id"] == 55]
+    markup = sends[-1].params["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    assert len(sends) == 2 and markup["inline_keyboard"] == [
+        [{"text": "Start “Ice cream”", "callback_data": "/start ice-cream"}]
+    ]
+
+    blocked = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+    h.request.script.append((403, blocked))
+    with pytest.raises(PostFailed) as refused:
+        await h.adapter.invite("56", "Hi Bob!", "ice-cream", "Ice cream")
+    assert refused.value.permanent and "blocked" in str(refused.value)
