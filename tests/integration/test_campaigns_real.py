@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from adapters.bootstrap import App, open_app
-from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, Person
+from adapters.campaigns import Campaigns, InvitationStatus, MemoryRate, Person, Rate
 from adapters.config import load_config
 from adapters.survey_admin import AdminReply
 from adapters.web.app import create_web_app
@@ -34,7 +34,7 @@ settings: {one_response_per_user: false}
 questions:
   - {id: mood, type: rating, text: "How was your week?", min: 1, max: 5}
 """
-PEOPLE = [f"U{n:08d}" for n in range(60)]
+PEOPLE = [f"U{n:08d}" for n in range(120)]
 PER_SECOND, BURST = 20.0, 2
 
 
@@ -86,6 +86,19 @@ async def apps(mongodb_test_uri: str, redis_url: str, tmp_path: Path) -> AsyncIt
         await app.aclose()
 
 
+class Slots:
+    """The shared budget as one worker draws from it, each send's slot recorded (now + its wait)."""
+
+    def __init__(self, rate: Rate, granted: list[float]) -> None:
+        self.rate = rate
+        self.granted = granted
+
+    async def wait(self, platform: str) -> float:
+        wait = await self.rate.wait(platform)
+        self.granted.append(time.monotonic() + wait)
+        return wait
+
+
 def worker(app: App, slack: Slack, clock: Clock) -> Campaigns:
     assert app.rate is not None
     return Campaigns(
@@ -113,6 +126,9 @@ async def test_two_workers_invite_each_person_once_within_the_shared_rate(apps: 
     await store_campaign(apps[0].campaigns, apps[0].cache, text, "once.yaml", clock.now)
     clock.now += dt.timedelta(minutes=2)
     workers = [worker(app, slack, clock) for app in apps]
+    granted: list[float] = []
+    for runner in workers:
+        runner.rate = Slots(runner.rate, granted)
 
     async def work(runner: Campaigns) -> None:
         deadline = time.monotonic() + 30
@@ -128,16 +144,18 @@ async def test_two_workers_invite_each_person_once_within_the_shared_rate(apps: 
     assert Counter(user for _, user in slack.sent) == Counter(PEOPLE), "each person exactly once"
     counts = await apps[1].invitations.counts("once")
     assert counts == {(at.replace(" ", "T"), 0, InvitationStatus.SENT): len(PEOPLE)}
+    # The budget itself: the slots both workers were given, over any second, are the rate and the burst
+    # (one more at a window's edge). Then what the platform saw: each send reaches it a little after
+    # its slot, never before, so on average it sees the rate.
+    slots = sorted(granted)
+    busiest = max(sum(1 for t in slots if first <= t < first + 1) for first in slots)
+    assert busiest <= PER_SECOND + BURST + 1, f"{busiest} slots in one second, both workers together"
     times = sorted(t for t, _ in slack.sent)
-    busiest = max(sum(1 for t in times if first <= t < first + 1) for first in times)
-    # Each send has its slot on Redis's clock; it reaches the platform a little after (the 'sending'
-    # mark, the call itself), so a second's count may show a slot or two of that jitter.
-    assert busiest <= PER_SECOND + BURST + 2, f"{busiest} sends in one second, both workers together"
     overall = (len(times) - BURST - 1) / (times[-1] - times[0])  # after the burst, one per slot
-    assert overall <= PER_SECOND * 1.05, f"{overall:.1f} sends a second on average"
+    assert overall <= PER_SECOND * 1.05, f"{overall:.1f} sends a second on average at the platform"
     print(
         f"\n{len(PEOPLE)} invitations by two workers in {took:.2f} s: {overall:.1f}/s on average "
-        f"(limit {PER_SECOND:.0f}/s, burst {BURST}), at most {busiest} in any second"
+        f"at the platform (limit {PER_SECOND:.0f}/s, burst {BURST}), at most {busiest} slots in any second"
     )
 
 
