@@ -395,7 +395,10 @@ class Campaigns:
         since = wall_to_utc(wall, campaign.schedule.timezone)
         if campaign.schedule.local:
             since -= timedelta(hours=14)
-        summary = await summarize(self.surveys, self.responses, campaign.survey_id, since=since)
+        try:
+            summary = await summarize(self.surveys, self.responses, campaign.survey_id, since=since)
+        except SurveyNotFound:
+            return self._done(invitation, InvitationStatus.SKIPPED, f"no survey '{campaign.survey_id}'")
         charts = tuple(await asyncio.to_thread(render_charts, summary))
         counts = (
             f"invited {row.invited}, started {row.started}, completed {row.completed} "
@@ -438,7 +441,7 @@ class Campaigns:
         """The invitation's outcome (None when it was left to another worker)."""
         try:
             campaign, paused = await self.campaigns.get(invitation.campaign_id)
-        except Exception:  # the campaign was removed
+        except NotFound:  # the campaign was removed (a store outage is raised: the lease lapses)
             return self._done(invitation, InvitationStatus.SKIPPED, "the campaign is gone")
         if paused:
             return replace(invitation, due_at=self.clock() + timedelta(minutes=1))

@@ -344,3 +344,21 @@ async def test_a_link_puts_a_person_on_a_list_that_a_campaign_can_invite() -> No
     assert "c.yaml:4: 'telegram_tags' holds the text 'Team!', not a list's tag" in str(
         refused.value.problems[0]
     )
+
+
+async def test_a_store_outage_while_sending_leaves_invitations_to_their_leases() -> None:
+    from bot.errors import StorageUnavailable
+
+    w = await world(WEEKLY.replace('reminders: {count: 2, every: 1d, quiet_hours: "20:00-08:00"}\n', ""))
+    await w.run_until(dt.datetime(2026, 12, 7, 7, 30, tzinfo=UTC))  # planned, Berlin's not yet due
+    w.clock.now = dt.datetime(2026, 12, 7, 8, tzinfo=UTC)
+    store = w.campaigns.campaigns
+    assert isinstance(store, InMemoryCampaignStore)
+    store.fail = True
+    with pytest.raises(StorageUnavailable):
+        await w.campaigns.send_due()
+    store.fail = False
+    assert {user for _, user, _ in w.telegram.sent + w.slack.sent} == {"U0TOKYO01"}, "only Tokyo's, earlier"
+    await w.run_until(dt.datetime(2026, 12, 7, 8, 45, tzinfo=UTC))  # the lease (60 s) has lapsed
+    sent = {user for _, user, _ in w.telegram.sent + w.slack.sent}
+    assert sent == {"U0TOKYO01", "111", "U0BERLIN1"}, "sent once the store is back, none skipped"
