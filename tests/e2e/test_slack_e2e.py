@@ -719,3 +719,27 @@ async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[St
     )
     assert after == counted + 1
     assert [c.error for c in stack.web.calls_to("chat.postMessage")] == ["ratelimited", None, None]
+
+
+async def test_a_campaign_audience_from_a_channel_and_a_user_group_with_their_time_zones(
+    http: tuple[Stack, EventsApi],
+) -> None:
+    from bot.campaigns import Audience
+
+    stack, _ = http
+    web = stack.web
+    for n in range(250):  # more than one page of conversations.members
+        web.add_user(f"U0MEMBER{n:03d}", f"Member {n}", tz="Asia/Tokyo" if n % 2 else "Europe/Berlin")
+    web.add_user("U0LEAD0001", "Lead", tz="America/New_York")
+    web.users["U0BOT00001"] = {"id": "U0BOT00001", "is_bot": True, "name": "otherbot", "profile": {}}
+    web.members["C0TEAM0001"] = [*(f"U0MEMBER{n:03d}" for n in range(250)), "U0BOT00001"]
+    web.usergroups["S0LEADS001"] = ["U0LEAD0001", "U0MEMBER000"]
+
+    people = await stack.bot.people(
+        Audience(slack_channels=("C0TEAM0001",), slack_usergroups=("S0LEADS001",))
+    )
+    assert len(people) == 251, "every member once, the lead, no bot"
+    zones = {p.user_id: p.zone for p in people}
+    assert zones["U0LEAD0001"] == "America/New_York"
+    assert (zones["U0MEMBER001"], zones["U0MEMBER002"]) == ("Asia/Tokyo", "Europe/Berlin")
+    assert len(web.calls_to("conversations.members")) == 2, "paged 200 at a time"

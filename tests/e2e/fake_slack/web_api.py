@@ -36,6 +36,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat.postEphemeral": "chat:write",
     "views.publish": None,
     "users.info": "users:read",
+    "conversations.members": "channels:read",
+    "usergroups.users.list": "usergroups:read",
     "conversations.open": "im:write",
     "files.info": "files:read",
     "files.getUploadURLExternal": "files:write",
@@ -170,10 +172,13 @@ class FakeSlackWebApi:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.delays: dict[str, float] = {}
+        """Seconds a method takes to answer, to show that the app acknowledges before it works."""
         self.rate_limited: dict[str, int] = {}
         """Calls of each method still to answer 429 ``ratelimited`` with ``Retry-After: retry_after``."""
         self.retry_after = 1
-        """Seconds a method takes to answer, to show that the app acknowledges before it works."""
+        self.members: dict[str, list[str]] = {}
+        """Channel id → its members (conversations.members, paged)."""
+        self.usergroups: dict[str, list[str]] = {}
 
     # --- running
 
@@ -200,7 +205,7 @@ class FakeSlackWebApi:
 
     # --- what tests set up and read
 
-    def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
+    def add_user(self, user_id: str, display_name: str, real_name: str = "", tz: str | None = None) -> None:
         self.users[user_id] = {
             "id": user_id,
             "team_id": TEAM_ID,
@@ -208,6 +213,7 @@ class FakeSlackWebApi:
             "real_name": real_name or display_name,
             "is_bot": False,
             "profile": {"display_name": display_name, "real_name": real_name or display_name},
+            **({"tz": tz} if tz else {}),
         }
 
     def add_file(self, user: str, name: str, content: bytes) -> str:
@@ -351,6 +357,21 @@ class FakeSlackWebApi:
         self._blocks({"blocks": view.get("blocks")}, max_blocks=100)
         self.views[user] = view
         return {"view": {"id": f"V{user}", **view}}
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel not in self.members:
+            raise SlackError("channel_not_found")
+        start, size = int(args.get("cursor") or 0), int(args.get("limit") or 100)
+        page = self.members[channel][start : start + size]
+        following = start + size if start + size < len(self.members[channel]) else None
+        return {"members": page, "response_metadata": {"next_cursor": str(following) if following else ""}}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup", ""))
+        if group not in self.usergroups:
+            raise SlackError("no_such_subteam")
+        return {"users": self.usergroups[group]}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user", "")))
