@@ -519,7 +519,10 @@ NEEDED_SCOPES = {
     "files:write": "uploading result charts",
     "im:history": "the message.im event",
     "im:write": "conversations.open",
-    "users:read": "users.info",
+    "users:read": "users.info (names, and time zones for campaigns)",
+    "channels:read": "conversations.members of a public channel (a campaign's audience)",
+    "groups:read": "conversations.members of a private channel the app is in",
+    "usergroups:read": "usergroups.users.list (a campaign's audience)",
 }
 
 
