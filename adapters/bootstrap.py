@@ -10,7 +10,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -64,11 +64,19 @@ class App:
     rate: Rate | None = None
     """Campaign sends' budget (in Redis, shared by every worker, by :func:`open_app`)."""
 
-    def campaign_runner(self, reach: Mapping[str, Reach]) -> Campaigns:
-        """Campaign planning and sending on these stores, through the platforms' ``reach``."""
+    def campaign_runner(
+        self,
+        reach: Mapping[str, Reach],
+        *,
+        rate: Rate | None = None,
+        clock: Callable[[], datetime] | None = None,
+        batch: int = 20,
+    ) -> Campaigns:
+        """Campaign planning and sending on these stores, through the platforms' ``reach``, within the
+        shared send budget (``rate`` and ``clock``: another budget, a simulated clock, for tests)."""
         settings = self.config.campaigns
         per_second = {"telegram": settings.telegram_per_second, "slack": settings.slack_per_second}
-        rate = self.rate or MemoryRate(per_second, settings.burst)
+        rate = rate or self.rate or MemoryRate(per_second, settings.burst)
         return Campaigns(
             self.campaigns,
             self.invitations,
@@ -78,7 +86,9 @@ class App:
             self.engine.respondent_key,
             reach,
             rate,
+            clock=clock or (lambda: datetime.now(UTC)),
             lease=timedelta(seconds=settings.lease_seconds),
+            batch=batch,
         )
 
     def webhooks(

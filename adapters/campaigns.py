@@ -22,7 +22,6 @@ Every ``surveybot run`` process runs :meth:`Campaigns.run`; they share the work 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import socket
@@ -35,6 +34,7 @@ from typing import Protocol
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from adapters.background import repeat
 from adapters.metrics import CAMPAIGN_SENDS
 from adapters.survey_admin import AdminReply
 from adapters.webhooks import PostFailed
@@ -387,7 +387,7 @@ class Campaigns:
         from adapters.reports.charts import render_charts
         from bot.results import summarize, summary_text
 
-        rows = [r for r in await campaign_status(self, campaign.id) if r.occurrence == invitation.occurrence]
+        rows = await campaign_status(self, campaign.id, only=invitation.occurrence)
         row = rows[0] if rows else None
         # The responses started since the occurrence (those in zones ahead of the campaign's, with
         # local: true, up to 14 hours before its time there).
@@ -459,13 +459,13 @@ class Campaigns:
         reach = self.reach.get(invitation.platform)
         if reach is None:
             return self._done(invitation, InvitationStatus.FAILED, f"{invitation.platform} is not configured")
-        text = await self._text(invitation, campaign)
-        if text is None:
-            return self._done(invitation, InvitationStatus.SKIPPED, "completed since the invitation")
         try:
             survey = await self.surveys.get(invitation.survey_id)
         except SurveyNotFound:
             return self._done(invitation, InvitationStatus.SKIPPED, f"no survey '{invitation.survey_id}'")
+        text = await self._text(invitation, campaign, survey.title)
+        if text is None:
+            return self._done(invitation, InvitationStatus.SKIPPED, "completed since the invitation")
         wait = await self.rate.wait(invitation.platform)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -508,13 +508,9 @@ class Campaigns:
             return InvitationStatus.SKIPPED, "opted out"
         return None
 
-    async def _text(self, invitation: Invitation, campaign: Campaign) -> str | None:
+    async def _text(self, invitation: Invitation, campaign: Campaign, title: str) -> str | None:
         """The message: the invitation, or a reminder that fits where the person stands; None when the
         person completed the survey since the invitation."""
-        try:
-            title = (await self.surveys.get(invitation.survey_id)).title
-        except SurveyNotFound:
-            title = invitation.survey_id
         if invitation.reminder == 0:
             return fill(campaign.message, invitation.name, title)
         key = self.key_of(invitation.platform, invitation.user_id)
@@ -559,18 +555,12 @@ class Campaigns:
 
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Plan and send until ``stop`` is set; a store outage is waited out."""
-        while not stop.is_set():
-            busy = False
-            try:
-                await self.plan()
-                busy = await self.send_due() > 0
-            except StorageUnavailable as exc:
-                log.warning("campaigns paused: %s", exc)
-            except Exception:
-                log.exception("campaigns: unexpected error; going on")
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_s)
+
+        async def step() -> bool:
+            await self.plan()
+            return await self.send_due() > 0
+
+        await repeat(stop, step, log, poll_s)
 
 
 # --- for admins -------------------------------------------------------------------------------------
@@ -615,13 +605,16 @@ class OccurrenceStatus:
     expired: int
 
 
-async def campaign_status(runner: Campaigns, campaign_id: str) -> list[OccurrenceStatus]:
-    """Per occurrence: invited, reminded, started, completed, and what was not sent and why."""
+async def campaign_status(
+    runner: Campaigns, campaign_id: str, only: str | None = None
+) -> list[OccurrenceStatus]:
+    """Per occurrence (or only the occurrence ``only``): invited, reminded, started, completed, and
+    what was not sent and why. Started and completed cost a look-up per person invited."""
     campaign, _ = await runner.campaigns.get(campaign_id)
     counts = await runner.invitations.counts(campaign_id)
     invited = await runner.invitations.sent(campaign_id)
     rows = []
-    for occurrence in sorted({o for o, _, _ in counts}):
+    for occurrence in sorted({o for o, _, _ in counts if only is None or o == only}):
         mine = {(r, s): n for (o, r, s), n in counts.items() if o == occurrence}
 
         def total(

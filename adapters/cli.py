@@ -344,24 +344,19 @@ def campaigns_list() -> None:
     async def listing(app: App) -> Table:
         from adapters.campaigns import web_link
 
-        web = app.config.web
-        base = web.public_url or f"http://{web.host}:{web.port}"
         table = Table("id", "survey", "schedule", "audience", "reminders", "paused", "web link")
         for campaign, paused in await app.campaigns.list():
-            schedule = campaign.schedule
-            when = schedule.cron or (schedule.at.isoformat(" ", "minutes") if schedule.at else "")
-            where = "each person's own zone" if schedule.local else schedule.timezone
             audience = campaign.audience
             named = len(audience.telegram) + len(audience.slack_users)
             groups = len(audience.slack_channels) + len(audience.slack_usergroups)
             table.add_row(
                 campaign.id,
                 campaign.survey_id,
-                f"{when} ({where})",
+                campaign.schedule.describe(),
                 f"{named} people" + (f", {groups} channels/groups" if groups else ""),
                 str(campaign.reminders.count),
                 "yes" if paused else "",
-                web_link(base, campaign),
+                web_link(app.config.web.base_url, campaign),
             )
         return table
 

@@ -76,6 +76,11 @@ class WebSettings(_Section):
     """Where people reach the web chat (``SURVEYBOT_PUBLIC_URL``), for the links campaigns share;
     unset: ``http://HOST:PORT``."""
 
+    @property
+    def base_url(self) -> str:
+        """``public_url``, else the address the server listens on."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
 
 class TelegramSettings(_Section):
     api_base_url: str = "https://api.telegram.org"

@@ -53,16 +53,17 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
     started: list[Platform] = []
     webhooks: Webhooks | None = None
     stop_background = asyncio.Event()
-    delivering: asyncio.Task[None] | None = None
-    inviting: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
     try:
         platforms = configured_platforms(app)
         # Every process relays and delivers webhooks and broadcasts, one worker at a time per delivery,
         # and plans and sends campaigns, one worker per invitation.
         webhooks = app.webhooks(posters={p.name: p.post for p in platforms if p.post is not None})
-        delivering = asyncio.create_task(webhooks.run(stop_background))
         campaigns = app.campaign_runner({p.name: p.reach for p in platforms if p.reach is not None})
-        inviting = asyncio.create_task(campaigns.run(stop_background))
+        background += [
+            asyncio.create_task(webhooks.run(stop_background)),
+            asyncio.create_task(campaigns.run(stop_background)),
+        ]
         web = create_web_app(app, platforms)
         for platform in platforms:
             if platform.start is not None:
@@ -72,17 +73,15 @@ async def running(config: Config) -> AsyncIterator[FastAPI]:
         yield web
     finally:
         stop_background.set()
-        for task in (inviting,):
-            if task is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(task, config.webhooks.timeout_seconds + 1)
-        if delivering is not None:
-            try:
-                # An attempt under way finishes, platforms still up (or its lease lapses and another
-                # worker sends it).
-                await asyncio.wait_for(delivering, config.webhooks.timeout_seconds + 1)
-            except TimeoutError:
-                log.warning("webhook deliveries under way were left to their leases")
+        if background:
+            # Work under way finishes while the platforms are still up; what does not in time is left
+            # to its lease, which another worker takes over.
+            _, late = await asyncio.wait(background, timeout=config.webhooks.timeout_seconds + 1)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("background work under way was left to its leases")
+                await asyncio.gather(*late, return_exceptions=True)
         if webhooks is not None:
             await webhooks.aclose()
         for platform in reversed(started):

@@ -22,7 +22,6 @@ receiver checks it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -41,10 +40,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.background import repeat
 from adapters.metrics import WEBHOOK_ATTEMPTS
 from bot.answers import display
 from bot.catalog import SurveyCache
-from bot.errors import StorageUnavailable, SurveyNotFound
+from bot.errors import SurveyNotFound
 from bot.ports import ResponseStore
 from bot.responses import Response
 from bot.survey import COMPLETED, Survey
@@ -431,15 +431,9 @@ class Webhooks:
 
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Relay and deliver until ``stop`` is set; a store outage is waited out."""
-        while not stop.is_set():
-            busy = False
-            try:
-                busy = await self.relay() > 0
-                busy = await self.deliver_due() > 0 or busy
-            except StorageUnavailable as exc:
-                log.warning("webhooks paused: %s", exc)
-            except Exception:
-                log.exception("webhooks: unexpected error; going on")
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_s)
+
+        async def step() -> bool:
+            relayed = await self.relay()
+            return await self.deliver_due() > 0 or relayed > 0
+
+        await repeat(stop, step, log, poll_s)

@@ -67,17 +67,7 @@ class Fake:
 
 
 def runner(app: App, fake: Fake, rate: Rate) -> Campaigns:
-    return Campaigns(
-        app.campaigns,
-        app.invitations,
-        app.responses,
-        app.opt_outs,
-        app.cache,
-        app.engine.respondent_key,
-        {"telegram": fake},
-        rate,
-        batch=50,
-    )
+    return app.campaign_runner({"telegram": fake}, rate=rate, batch=50)
 
 
 async def send_rate(app: App, people: int, rate: Rate, name: str) -> float:

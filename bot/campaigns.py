@@ -50,6 +50,12 @@ class Schedule:
     until: dt.date | None = None
     """The last day a recurring schedule runs."""
 
+    def describe(self) -> str:
+        """``0 9 * * MON (Europe/Berlin)``, ``2026-12-07 09:00 (each person's own time zone)``."""
+        when = self.cron or (self.at.isoformat(" ", "minutes") if self.at else "")
+        zone = "each person's own time zone" if self.local else self.timezone
+        return f"{when} ({zone})"
+
     def occurrences(self, after: dt.datetime, upto: dt.datetime) -> list[dt.datetime]:
         """The wall-clock times in (``after``, ``upto``], naive."""
         if self.at is not None:

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +287,7 @@ class SlackBot:
         """The campaign's Slack people: the users named, every member of the channels and user groups
         (bots and deactivated accounts left out), with their names and time zones."""
         ids = list(audience.slack_users)
-        try:
+        with _refusals():
             for channel in audience.slack_channels:
                 cursor = None
                 while True:
@@ -307,49 +307,28 @@ class SlackBot:
                 name = profile.get("display_name") or profile.get("real_name") or found.get("name") or "there"
                 people.append(Person(PLATFORM, user, name, found.get("tz") or None))
             return people
-        except SlackApiError as exc:
-            raise PostFailed(f"Slack: {exc.response.get('error')}", _retry_after(exc)) from exc
 
     async def invite(self, user_id: str, text: str, survey_id: str, title: str) -> None:
         start = Outgoing(
             user_id, text, actions=(Button(f"Start “{title}”", f"/start {survey_id}", role=Role.START),)
         )
         message = render(start)
-        try:
+        with _refusals(permanent=_NO_SUCH_PERSON):
             channel = await self._dm(user_id)
             await self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-        except SlackApiError as exc:
-            error = str(exc.response.get("error"))
-            permanent = error in (
-                "user_not_found",
-                "user_disabled",
-                "cannot_dm_bot",
-                "not_allowed_token_type",
-            )
-            raise PostFailed(f"Slack: {error}", _retry_after(exc), permanent) from exc
-        except (SlackClientError, OSError, TimeoutError) as exc:
-            raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
     async def report(self, channel: str, reply: AdminReply) -> None:
         """A campaign's digest in a channel: the text, the summary preformatted, the charts as files."""
-        try:
+        with _refusals():
             await slack_admin.show(self.client, channel, reply)
-        except SlackApiError as exc:
-            raise PostFailed(f"Slack: {exc.response.get('error')}", _retry_after(exc)) from exc
-        except (SlackClientError, OSError, TimeoutError) as exc:
-            raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
     async def post(self, channel: str, text: str) -> None:
         """A broadcast to a channel the app is in; ``text`` is escaped, so an answer cannot mention
         ``@channel`` or make a link."""
-        try:
+        with _refusals():
             await self.client.chat_postMessage(
                 channel=channel, text=escape(text), unfurl_links=False, unfurl_media=False
             )
-        except SlackApiError as exc:
-            raise PostFailed(f"Slack: {exc.response.get('error')}", _retry_after(exc)) from exc
-        except (SlackClientError, OSError, TimeoutError) as exc:
-            raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
     def mount(self, web: Any) -> None:
         """Add ``POST /slack/events`` (events, interactions, slash commands) to a FastAPI app."""
@@ -604,6 +583,23 @@ class SlackBot:
 def slack_platform(app: App) -> Platform:
     """The Slack platform for the runner: Socket Mode with an app token, else the Events API."""
     return SlackBot(app).platform()
+
+
+_NO_SUCH_PERSON = frozenset({"user_not_found", "user_disabled", "cannot_dm_bot", "not_allowed_token_type"})
+"""Slack's refusals of a direct message that trying again cannot help."""
+
+
+@contextlib.contextmanager
+def _refusals(permanent: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Slack's refusals of a campaign's or a broadcast's message as :class:`PostFailed`: with the wait
+    a 429 asks for; an error among ``permanent`` as final."""
+    try:
+        yield
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        raise PostFailed(f"Slack: {error}", _retry_after(exc), error in permanent) from exc
+    except (SlackClientError, OSError, TimeoutError) as exc:
+        raise PostFailed(f"Slack: {type(exc).__name__}: {exc}") from exc
 
 
 def _retry_after(exc: SlackApiError) -> float:

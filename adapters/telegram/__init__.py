@@ -8,13 +8,14 @@ Admins (``admins.telegram`` in the configuration) also upload survey files and r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
 import logging
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -243,6 +244,18 @@ async def deliver(call: Callable[[], Awaitable[T]], what: str, attempts: int = A
             return None
 
 
+@contextlib.contextmanager
+def _refusals(permanent: tuple[type[TelegramError], ...] = ()) -> Iterator[None]:
+    """Telegram's refusals of a campaign's or a broadcast's message as :class:`PostFailed`: flood
+    control with the wait it asks for; one of ``permanent`` as final (trying again cannot help)."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise PostFailed("Telegram flood control", _seconds(exc)) from exc
+    except TelegramError as exc:
+        raise PostFailed(f"Telegram: {exc.message}", permanent=isinstance(exc, permanent)) from exc
+
+
 def _seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -404,12 +417,8 @@ class TelegramAdapter:
         """A broadcast to a group or channel (plain text: nothing in it is markup)."""
         await self._initialize()
         target: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
-        try:
+        with _refusals():
             await self.bot.send_message(target, chunks(text)[0])
-        except RetryAfter as exc:
-            raise PostFailed("Telegram flood control", _seconds(exc)) from exc
-        except TelegramError as exc:
-            raise PostFailed(f"Telegram: {exc.message}") from exc
 
     # ------------------------------------------------------------------ campaigns (adapters.campaigns.Reach)
 
@@ -437,31 +446,21 @@ class TelegramAdapter:
         start = Outgoing(
             user_id, text, actions=(Button(f"Start “{title}”", f"/start {survey_id}", role=Role.START),)
         )
-        try:
+        with _refusals(permanent=(Forbidden, BadRequest)):  # blocked the bot, never started it, no chat
             await self.bot.send_message(int(user_id), chunks(text)[0], reply_markup=keyboard(start))
-        except RetryAfter as exc:
-            raise PostFailed("Telegram flood control", _seconds(exc)) from exc
-        except (Forbidden, BadRequest) as exc:  # blocked the bot, never started it, no such chat
-            raise PostFailed(f"Telegram: {exc.message}", permanent=True) from exc
-        except TelegramError as exc:
-            raise PostFailed(f"Telegram: {exc.message}") from exc
 
     async def report(self, chat: str, reply: AdminReply) -> None:
         """A campaign's digest in a group or channel: the text, then each chart as a photo."""
         await self._initialize()
         target: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         text = f"{reply.text}\n{reply.detail}" if reply.detail else reply.text
-        try:
+        with _refusals(permanent=(Forbidden,)):
             for part in chunks(text):
                 await self.bot.send_message(target, part)
             for chart in reply.charts:
                 await self.bot.send_photo(
                     target, chart.png, caption=chart.title[:MAX_CAPTION], filename=f"{chart.name}.png"
                 )
-        except RetryAfter as exc:
-            raise PostFailed("Telegram flood control", _seconds(exc)) from exc
-        except TelegramError as exc:
-            raise PostFailed(f"Telegram: {exc.message}", permanent=isinstance(exc, Forbidden)) from exc
 
     async def stop(self) -> None:
         if self._startup is not None:

@@ -717,18 +717,13 @@ def admin_router(app: App, token: str) -> APIRouter:
     # --- campaigns
 
     async def campaign_out(campaign: Campaign, paused: bool) -> CampaignOut:
-        schedule = campaign.schedule
-        when = schedule.cron or (schedule.at.isoformat(" ", "minutes") if schedule.at else "")
-        zone = "each person's own time zone" if schedule.local else schedule.timezone
-        web = app.config.web
-        link = web_link(web.public_url or f"http://{web.host}:{web.port}", campaign)
         counts = await app.responses.count_campaign(campaign.id)
         return CampaignOut(
             id=campaign.id,
             survey_id=campaign.survey_id,
-            schedule=f"{when} ({zone})",
+            schedule=campaign.schedule.describe(),
             paused=paused,
-            web_link=link,
+            web_link=web_link(app.config.web.base_url, campaign),
             web_started=sum(counts.values()),
             web_completed=counts[Status.COMPLETED],
         )

@@ -100,18 +100,7 @@ class Slots:
 
 
 def worker(app: App, slack: Slack, clock: Clock) -> Campaigns:
-    assert app.rate is not None
-    return Campaigns(
-        app.campaigns,
-        app.invitations,
-        app.responses,
-        app.opt_outs,
-        app.cache,
-        app.engine.respondent_key,
-        {"slack": slack},
-        app.rate,
-        clock=clock,
-    )
+    return app.campaign_runner({"slack": slack}, clock=clock)
 
 
 async def test_two_workers_invite_each_person_once_within_the_shared_rate(apps: list[App]) -> None:
