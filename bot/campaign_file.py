@@ -102,10 +102,8 @@ def _ids(fields: Fields, key: str, pattern: re.Pattern[str], what: str) -> tuple
 
 
 def _audience(top: Fields) -> Audience | None:
-    node = top.mapping("audience")
+    node = top.mapping("audience", required=True)
     if node is None:
-        if not top.has("audience"):
-            top.problem(1, "missing required field 'audience'")
         return None
     fields = top.within(node)
     fields.check_unknown({"telegram", "telegram_tags", "slack"}, " in audience")
@@ -129,10 +127,8 @@ def _audience(top: Fields) -> Audience | None:
 
 
 def _schedule(top: Fields) -> Schedule | None:
-    node = top.mapping("schedule")
+    node = top.mapping("schedule", required=True)
     if node is None:
-        if not top.has("schedule"):
-            top.problem(1, "missing required field 'schedule'")
         return None
     fields = top.within(node)
     fields.check_unknown(_SCHEDULE, " in schedule")

@@ -390,8 +390,8 @@ class Fields:
             return None
         return node
 
-    def mapping(self, key: str) -> Map | None:
-        node = self.get(key)
+    def mapping(self, key: str, *, required: bool = False) -> Map | None:
+        node = self.get(key, required=required)
         if node is not None and not isinstance(node, Map):
             self._wrong(key, node, "a mapping")
             return None

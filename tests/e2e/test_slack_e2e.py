@@ -32,6 +32,7 @@ from adapters.web.app import create_web_app
 from bot import texts
 from bot.catalog import publish
 from bot.loader import load_file, load_text
+from tests.campaign_files import store_due_now
 from tests.e2e.fake_slack import (
     Delivery,
     EventsApi,
@@ -610,9 +611,7 @@ questions:
 async def test_an_invitation_arrives_the_person_answers_and_the_broadcast_lands(
     http: tuple[Stack, EventsApi],
 ) -> None:
-    import datetime as dt
-
-    from adapters.campaigns import campaign_status, store_campaign
+    from adapters.campaigns import campaign_status
 
     stack, _ = http
     pulse = """\
@@ -625,16 +624,8 @@ questions:
     await publish(stack.app.surveys, load_text(pulse, "pulse.yaml"))
     stack.web.join("C0TEAM001")
     ann = stack.user("U0ANN0001", "Ann Example")
-    # Stored five minutes ago, due a minute ago: the runner below, on the real clock, sends it now.
-    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    at = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
-    campaign = (
-        "campaign: pulse-now\nsurvey: pulse\naudience: {slack: {users: [U0ANN0001]}}\n"
-        f"schedule: {{at: '{at}', timezone: UTC}}\nmessage: 'Hi {{name}}! Time for “{{title}}”.'\n"
-    )
-    await store_campaign(
-        stack.app.campaigns, stack.app.cache, campaign, "pulse-now.yaml", now - dt.timedelta(minutes=5)
-    )
+    message = "message: 'Hi {name}! Time for “{title}”.'\n"
+    await store_due_now(stack.app, "pulse-now", "{slack: {users: [U0ANN0001]}}", message)
 
     runner = stack.app.campaign_runner({"slack": stack.bot})
     await runner.plan()
@@ -671,9 +662,7 @@ questions:
 
 
 async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[Stack, EventsApi]) -> None:
-    import datetime as dt
-
-    from adapters.campaigns import InvitationStatus, store_campaign
+    from adapters.campaigns import InvitationStatus
     from adapters.metrics import REGISTRY
 
     stack, _ = http
@@ -684,15 +673,7 @@ async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[St
     await publish(stack.app.surveys, load_text(pulse, "pulse.yaml"))
     for user in ("U0ANN0001", "U0BOB0002"):
         stack.user(user, user)
-    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    at = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
-    campaign = (
-        "campaign: pulse-now\nsurvey: pulse\naudience: {slack: {users: [U0ANN0001, U0BOB0002]}}\n"
-        f"schedule: {{at: '{at}', timezone: UTC}}\n"
-    )
-    await store_campaign(
-        stack.app.campaigns, stack.app.cache, campaign, "c.yaml", now - dt.timedelta(minutes=5)
-    )
+    occurrence = await store_due_now(stack.app, "pulse-now", "{slack: {users: [U0ANN0001, U0BOB0002]}}")
     runner = stack.app.campaign_runner({"slack": stack.bot})
     counted = (
         REGISTRY.get_sample_value(
@@ -706,14 +687,14 @@ async def test_a_slack_429_mid_campaign_is_waited_out_and_counted(http: tuple[St
     await runner.send_due()
     counts = await stack.app.invitations.counts("pulse-now")
     assert counts == {
-        (at.replace(" ", "T"), 0, InvitationStatus.SENT): 1,
-        (at.replace(" ", "T"), 0, InvitationStatus.PENDING): 1,
+        (occurrence, 0, InvitationStatus.SENT): 1,
+        (occurrence, 0, InvitationStatus.PENDING): 1,
     }
     assert await runner.send_due() == 0, "not before the second Slack asked for"
     await asyncio.sleep(1.1)
     assert await runner.send_due() == 1
     counts = await stack.app.invitations.counts("pulse-now")
-    assert counts == {(at.replace(" ", "T"), 0, InvitationStatus.SENT): 2}
+    assert counts == {(occurrence, 0, InvitationStatus.SENT): 2}
     after = REGISTRY.get_sample_value(
         "surveybot_campaign_sends_total", {"platform": "slack", "outcome": "retry_after"}
     )

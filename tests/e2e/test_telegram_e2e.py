@@ -532,6 +532,12 @@ def test_only_admins_upload_surveys_and_read_results(polling_bot: Bot, mongodb_t
 TEAM_CHAT = -1001234567890
 
 
+def team_chat(bot: Bot) -> list[Message] | None:
+    """What the bot posted in the team's group, if anything yet."""
+    found: list[Message] = bot.emulator.post("/botMessages", {**bot.body, "chatId": TEAM_CHAT})
+    return found or None
+
+
 def test_a_completed_response_lands_in_the_team_group(polling_bot: Bot, tmp_path: Path) -> None:
     survey = tmp_path / "standup.yaml"
     survey.write_text(
@@ -550,13 +556,7 @@ def test_a_completed_response_lands_in_the_team_group(polling_bot: Bot, tmp_path
     ada.say("The <b>login</b> page")
     ada.expect("Thank you!", log=polling_bot.log)
 
-    def broadcast() -> list[Message] | None:
-        found: list[Message] = polling_bot.emulator.post(
-            "/botMessages", {**polling_bot.body, "chatId": TEAM_CHAT}
-        )
-        return found or None
-
-    [posted] = wait_until("the broadcast in the group", broadcast, log=polling_bot.log)
+    [posted] = wait_until("the broadcast in the group", lambda: team_chat(polling_bot), log=polling_bot.log)
     assert posted["text"] == (
         "New response to “Stand-up” (Ada Lovelace, telegram)\n• What did you finish?: The <b>login</b> page"
     )
@@ -567,13 +567,12 @@ def test_a_campaign_invitation_arrives_the_person_answers_the_group_sees_it(
     polling_bot: Bot, tmp_path: Path
 ) -> None:
     import asyncio
-    import datetime as dt
 
     from adapters.bootstrap import open_app
-    from adapters.campaigns import store_campaign
     from adapters.config import load_config
     from bot.catalog import publish
     from bot.loader import load_text
+    from tests.campaign_files import store_due_now
 
     ada = polling_bot.user()
     pulse = (
@@ -581,20 +580,14 @@ def test_a_campaign_invitation_arrives_the_person_answers_the_group_sees_it(
         f"settings: {{one_response_per_user: false, broadcast: [{{telegram_chat: {TEAM_CHAT}}}]}}\n"
         "questions:\n  - {id: mood, type: rating, text: 'How was your week?', min: 1, max: 5}\n"
     )
-    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    at = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
-    campaign = (
-        f"campaign: pulse-now\nsurvey: pulse\naudience: {{telegram: [{ada.id}]}}\n"
-        f"schedule: {{at: '{at}', timezone: UTC}}\n"
-    )
 
     async def store() -> None:
-        # Stored five minutes ago, due a minute ago: the running bot sends it within a second.
+        # Due a minute ago: the running bot sends it within a second.
         config = load_config(ROOT / "config.yaml", environ=polling_bot.env)
         app = await open_app(config, tmp_path / "state", alias="e2e-campaign")
         try:
             await publish(app.surveys, load_text(pulse, "pulse.yaml"))
-            await store_campaign(app.campaigns, app.cache, campaign, "c.yaml", now - dt.timedelta(minutes=5))
+            await store_due_now(app, "pulse-now", f"{{telegram: [{ada.id}]}}")
         finally:
             await app.aclose()
 
@@ -606,11 +599,5 @@ def test_a_campaign_invitation_arrives_the_person_answers_the_group_sees_it(
     ada.press(question, "4")
     ada.expect("Thank you!", log=polling_bot.log)
 
-    def broadcast() -> list[Message] | None:
-        found: list[Message] = polling_bot.emulator.post(
-            "/botMessages", {**polling_bot.body, "chatId": TEAM_CHAT}
-        )
-        return found or None
-
-    [posted] = wait_until("the broadcast in the group", broadcast, log=polling_bot.log)
+    [posted] = wait_until("the broadcast in the group", lambda: team_chat(polling_bot), log=polling_bot.log)
     assert posted["text"] == "New response to “Team pulse” (Ada Lovelace, telegram)\n• How was your week?: 4"

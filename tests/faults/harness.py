@@ -194,6 +194,29 @@ while True:
 continues and kills the server, which could not act on its own SIGTERM while stopped."""
 
 
+def worker_env(
+    stores: Stores, database: str, workdir: Path, settings: dict[str, dict[str, Any]], **extra: str
+) -> dict[str, str]:
+    """The environment of ``surveybot run`` workers on ``stores`` (database ``database``), with a
+    config.yaml of their own: the project's, each section updated with ``settings``."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    for section, values in settings.items():
+        config[section].update(values)
+    config_file = workdir / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return {
+        "PATH": f"{VENV_BIN}:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "SURVEYBOT_CONFIG": str(config_file),
+        "MONGODB_URI": f"mongodb://127.0.0.1:{stores.mongo_port}/{database}",
+        "REDIS_URL": f"redis://127.0.0.1:{stores.redis_port}/0",
+        "SURVEYBOT_SECRET": SECRET,
+        "SURVEYBOT_HOST": "127.0.0.1",
+        "SURVEYBOT_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
 def start_worker(env: dict[str, str], log_path: Path, webhook: bool = False) -> ServiceProcess:
     """Start one more ``surveybot run`` with ``env`` on a port of its own (the Telegram webhook on it
     too, when ``webhook``) and return once its ``/readyz`` says ready."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import time
 import uuid
 from collections import Counter
@@ -20,22 +19,19 @@ from typing import Any
 
 import pymongo
 import pytest
-import yaml
 
 from adapters.bootstrap import open_app
-from adapters.campaigns import store_campaign
 from adapters.config import load_config
 from bot.catalog import publish
 from bot.loader import load_text
 from devtools.services import ServiceProcess
+from tests.campaign_files import store_due_now
 from tests.faults.fake_telegram import BOT_TOKEN, FakeBotApi
 from tests.faults.harness import (
     FIGURES,
-    ROOT,
-    SECRET,
-    VENV_BIN,
     Stores,
     kill_hard,
+    worker_env,
 )
 from tests.faults.harness import start_worker as harness_start_worker
 
@@ -70,23 +66,15 @@ async def test_a_worker_killed_mid_occurrence_leaves_nobody_invited_twice_or_not
     world: tuple[Stores, FakeBotApi], tmp_path: Path
 ) -> None:
     stores, telegram = world
-    mongodb_uri = f"mongodb://127.0.0.1:{stores.mongo_port}/campaign_faults"
-    config_file = tmp_path / "config.yaml"
-    settings = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    settings["campaigns"].update(telegram_per_second=30, burst=5, lease_seconds=LEASE_S)
-    config_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    env = {
-        "PATH": f"{VENV_BIN}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "SURVEYBOT_CONFIG": str(config_file),
-        "MONGODB_URI": mongodb_uri,
-        "REDIS_URL": f"redis://127.0.0.1:{stores.redis_port}/0",
-        "SURVEYBOT_SECRET": SECRET,
-        "SURVEYBOT_HOST": "127.0.0.1",
-        "SURVEYBOT_LOG_FORMAT": "json",
-        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-        "TELEGRAM_API_BASE_URL": telegram.url,
-    }
+    env = worker_env(
+        stores,
+        "campaign_faults",
+        tmp_path,
+        {"campaigns": {"telegram_per_second": 30, "burst": 5, "lease_seconds": LEASE_S}},
+        TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+        TELEGRAM_API_BASE_URL=telegram.url,
+    )
+    mongodb_uri, config_file = env["MONGODB_URI"], Path(env["SURVEYBOT_CONFIG"])
     workers: list[ServiceProcess] = []
 
     def start_worker() -> ServiceProcess:
@@ -99,13 +87,7 @@ async def test_a_worker_killed_mid_occurrence_leaves_nobody_invited_twice_or_not
     app = await open_app(config, tmp_path / "state", alias=f"faults-{uuid.uuid4().hex[:6]}")
     try:
         await publish(app.surveys, load_text(PULSE, "pulse.yaml"))
-        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-        at = (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
-        text = (
-            f"campaign: now\nsurvey: pulse\naudience: {{telegram: [{', '.join(PEOPLE)}]}}\n"
-            f"schedule: {{at: '{at}', timezone: UTC}}\n"
-        )
-        await store_campaign(app.campaigns, app.cache, text, "now.yaml", now - dt.timedelta(minutes=5))
+        await store_due_now(app, "now", f"{{telegram: [{', '.join(PEOPLE)}]}}")
     finally:
         await app.aclose()
 

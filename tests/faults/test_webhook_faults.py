@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from adapters.bootstrap import open_app
 from adapters.config import load_config
@@ -29,11 +28,10 @@ from bot.messages import Incoming
 from devtools.services import ServiceProcess
 from tests.faults.harness import (
     FIGURES,
-    ROOT,
     SECRET,
-    VENV_BIN,
     Stores,
     kill_hard,
+    worker_env,
 )
 from tests.faults.harness import start_worker as harness_start_worker
 from tests.webhook_receiver import Receiver
@@ -72,29 +70,17 @@ async def test_webhooks_survive_a_receiver_outage_and_a_worker_killed_mid_delive
     stores: Stores, tmp_path: Path
 ) -> None:
     receiver = Receiver()
-    mongodb_uri = f"mongodb://127.0.0.1:{stores.mongo_port}/webhook_faults"
-    redis_url = f"redis://127.0.0.1:{stores.redis_port}/0"
-    config_file = tmp_path / "config.yaml"
-    settings = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    settings["webhooks"].update(
-        timeout_seconds=2,
-        lease_seconds=LEASE_S,
-        backoff_seconds=0.3,
-        max_backoff_seconds=1.5,
-        max_attempts=100,
-    )
-    config_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    env = {
-        "PATH": f"{VENV_BIN}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "SURVEYBOT_CONFIG": str(config_file),
-        "MONGODB_URI": mongodb_uri,
-        "REDIS_URL": redis_url,
-        "SURVEYBOT_SECRET": SECRET,
-        "SURVEYBOT_HOST": "127.0.0.1",
-        "SURVEYBOT_LOG_FORMAT": "json",
-        "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
+    hooks = {
+        "timeout_seconds": 2,
+        "lease_seconds": LEASE_S,
+        "backoff_seconds": 0.3,
+        "max_backoff_seconds": 1.5,
+        "max_attempts": 100,
     }
+    env = worker_env(
+        stores, "webhook_faults", tmp_path, {"webhooks": hooks}, WEBHOOKS_ALLOW_PRIVATE_TARGETS="true"
+    )
+    mongodb_uri, config_file = env["MONGODB_URI"], Path(env["SURVEYBOT_CONFIG"])
     workers: list[ServiceProcess] = []
 
     def start_worker() -> ServiceProcess:
