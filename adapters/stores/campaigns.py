@@ -10,6 +10,7 @@ with, which makes the winner's ``due_at`` the end of its lease.
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
@@ -104,7 +105,14 @@ def _hash(campaign: Campaign) -> str:
 
 
 def _campaign(raw: Document) -> Campaign:
-    return load_campaign_text(raw["source"], raw["file"])
+    return _parsed(raw["source"], raw["file"])
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(source: str, file: str) -> Campaign:
+    """A stored campaign's definition (frozen, so shared): every worker lists every campaign each
+    second, and the YAML is parsed again only when it changed."""
+    return load_campaign_text(source, file)
 
 
 class MongoCampaignStore(_MongoStore):
