@@ -11,7 +11,7 @@ import hmac
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.bootstrap import App
 from adapters.campaigns import campaign_status, store_campaign, web_link
 from adapters.reports.charts import render_charts
-from adapters.reports.export import csv_lines, export_table, json_chunks
+from adapters.reports.export import Table, csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
 from adapters.web.limits import client_address
 from adapters.webhooks import Delivery, DeliveryStatus, signing_secret
@@ -30,7 +30,7 @@ from bot.catalog import publish_upload
 from bot.errors import DefinitionError, NotFound, SurveyNotFound, VersionConflict
 from bot.responses import AnswerValue, Status
 from bot.responses import Response as StoredResponse
-from bot.results import SurveySummary, summarize, summary_text
+from bot.results import QuestionSummary, SurveySummary, summarize, summary_text
 from bot.survey import Survey
 
 EXAMPLE_YAML = """\
@@ -437,6 +437,87 @@ ADMIN_FAILURES_PER_MINUTE = 10
 """Wrong or missing admin tokens one client address may send in a minute before it is refused (429)."""
 
 
+async def wrong_token_allowed(app: App, request: Request) -> bool:
+    """Count one wrong or missing admin token from the request's address (all workers together): False
+    past :data:`ADMIN_FAILURES_PER_MINUTE` in the minute, when it is refused without a comparison (the API
+    and the console's sign-in share the budget, so guessing costs a minute per few tries either way)."""
+    return await app.limiter.allow(
+        "admin-auth-failures", client_address(request), ADMIN_FAILURES_PER_MINUTE, 60
+    )
+
+
+# --- the work the API and the console share -----------------------------------------------------------
+
+
+async def survey_items(app: App) -> list[SurveyListItem]:
+    """Every survey's newest version, archived ones too, with its responses in progress and completed."""
+    offered = {s.id for s in await app.surveys.list_newest()}
+    items = []
+    for survey in await app.surveys.list_newest(include_archived=True):
+        assert survey.version is not None
+        counts = await app.responses.count(survey.id)
+        items.append(
+            SurveyListItem(
+                id=survey.id,
+                title=survey.title,
+                version=survey.version,
+                archived=survey.id not in offered,
+                in_progress=counts.get(Status.IN_PROGRESS, 0),
+                completed=counts.get(Status.COMPLETED, 0),
+            )
+        )
+    return items
+
+
+async def set_archived(app: App, survey_id: str, archived: bool) -> None:
+    """Stop (or resume) offering a survey. Raises :class:`SurveyNotFound`."""
+    await app.surveys.set_archived(survey_id, archived)
+    app.cache.forget()
+
+
+def charted(summary: SurveySummary) -> list[QuestionSummary]:
+    """The questions that have a chart: answered, and counted (not free text)."""
+    return [q for q in summary.questions if q.answered and q.counts]
+
+
+async def chart_png(summary: SurveySummary, question_id: str) -> bytes | None:
+    """One question's chart (None: unknown, no answers, or free text), rendered in a worker thread."""
+    chosen = tuple(q for q in summary.questions if q.id == question_id)
+    rendered = await asyncio.to_thread(render_charts, replace(summary, questions=chosen))
+    return rendered[0].png if rendered else None
+
+
+EXPORT_FORMATS = {"csv": (csv_lines, "text/csv; charset=utf-8"), "json": (json_chunks, "application/json")}
+
+
+def export_download(table: Table, survey_id: str, kind: Literal["csv", "json"]) -> StreamingResponse:
+    """``table`` streamed as a CSV or JSON file to save (``Content-Disposition: attachment``)."""
+    chunks, media_type = EXPORT_FORMATS[kind]
+    return StreamingResponse(
+        _encoded(chunks(table)),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{survey_id}-responses.{kind}"'},
+    )
+
+
+async def campaign_out(app: App, campaign: Campaign, paused: bool) -> CampaignOut:
+    counts = await app.responses.count_campaign(campaign.id)
+    return CampaignOut(
+        id=campaign.id,
+        survey_id=campaign.survey_id,
+        schedule=campaign.schedule.describe(),
+        paused=paused,
+        web_link=web_link(app.config.web.base_url, campaign),
+        web_started=sum(counts.values()),
+        web_completed=counts[Status.COMPLETED],
+    )
+
+
+async def campaign_rows(app: App, campaign_id: str) -> list[OccurrenceOut]:
+    """A campaign's status per occurrence. Raises :class:`NotFound`."""
+    return [OccurrenceOut(**vars(row)) for row in await campaign_status(app.campaign_runner({}), campaign_id)]
+
+
 def admin_router(app: App, token: str) -> APIRouter:
     """The admin API, guarded by ``token``."""
     expected = token.encode()
@@ -450,8 +531,7 @@ def admin_router(app: App, token: str) -> APIRouter:
             return
         # Wrong or missing: counted per client address across workers; past the limit, refused
         # without a comparison for the rest of the minute (guessing costs a minute per few tries).
-        address = client_address(request)
-        if not await app.limiter.allow("admin-auth-failures", address, ADMIN_FAILURES_PER_MINUTE, 60):
+        if not await wrong_token_allowed(app, request):
             raise HTTPException(
                 429, "too many wrong tokens from your address; wait a minute", {"Retry-After": "60"}
             )
@@ -476,22 +556,7 @@ def admin_router(app: App, token: str) -> APIRouter:
 
     @router.get("/surveys", tags=["surveys"], summary="List surveys (newest versions, archived too)")
     async def list_surveys() -> list[SurveyListItem]:
-        offered = await offered_ids()
-        items = []
-        for survey in await app.surveys.list_newest(include_archived=True):
-            assert survey.version is not None
-            counts = await app.responses.count(survey.id)
-            items.append(
-                SurveyListItem(
-                    id=survey.id,
-                    title=survey.title,
-                    version=survey.version,
-                    archived=survey.id not in offered,
-                    in_progress=counts.get(Status.IN_PROGRESS, 0),
-                    completed=counts.get(Status.COMPLETED, 0),
-                )
-            )
-        return items
+        return await survey_items(app)
 
     @router.get(
         "/surveys/{survey_id}", tags=["surveys"], summary="Get a survey: the newest version, or a given one"
@@ -565,12 +630,11 @@ def admin_router(app: App, token: str) -> APIRouter:
         assert stored.version is not None
         return Uploaded(id=stored.id, title=stored.title, version=stored.version, stored=published.stored)
 
-    async def set_archived(survey_id: str, archived: bool) -> Archived:
+    async def archived_now(survey_id: str, archived: bool) -> Archived:
         try:
-            await app.surveys.set_archived(survey_id, archived)
+            await set_archived(app, survey_id, archived)
         except SurveyNotFound as error:
             raise HTTPException(404, str(error)) from None
-        app.cache.forget()
         return Archived(id=survey_id, archived=archived)
 
     @router.post(
@@ -580,7 +644,7 @@ def admin_router(app: App, token: str) -> APIRouter:
         responses=_NOT_FOUND,
     )
     async def archive(survey_id: SurveyId) -> Archived:
-        return await set_archived(survey_id, True)
+        return await archived_now(survey_id, True)
 
     @router.post(
         "/surveys/{survey_id}/unarchive",
@@ -589,7 +653,7 @@ def admin_router(app: App, token: str) -> APIRouter:
         responses=_NOT_FOUND,
     )
     async def unarchive(survey_id: SurveyId) -> Archived:
-        return await set_archived(survey_id, False)
+        return await archived_now(survey_id, False)
 
     # --- responses
 
@@ -633,11 +697,7 @@ def admin_router(app: App, token: str) -> APIRouter:
     ) -> StreamingResponse:
         await newest(survey_id)
         table = await export_table(app.cache, app.responses, survey_id, status, since)
-        return StreamingResponse(
-            _encoded(csv_lines(table)),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{survey_id}-responses.csv"'},
-        )
+        return export_download(table, survey_id, "csv")
 
     @router.get(
         "/surveys/{survey_id}/export.json",
@@ -652,11 +712,7 @@ def admin_router(app: App, token: str) -> APIRouter:
     ) -> StreamingResponse:
         await newest(survey_id)
         table = await export_table(app.cache, app.responses, survey_id, status, since)
-        return StreamingResponse(
-            _encoded(json_chunks(table)),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{survey_id}-responses.json"'},
-        )
+        return export_download(table, survey_id, "json")
 
     # --- results
 
@@ -693,8 +749,7 @@ def admin_router(app: App, token: str) -> APIRouter:
         summary = await summary_of(survey_id)
         return [
             ChartOut(name=q.id, title=q.text, url=f"/api/surveys/{survey_id}/charts/{q.id}.png")
-            for q in summary.questions
-            if q.answered and q.counts
+            for q in charted(summary)
         ]
 
     @router.get(
@@ -705,28 +760,14 @@ def admin_router(app: App, token: str) -> APIRouter:
         responses={200: {"content": {"image/png": {}}}, 404: {"model": Detail}},
     )
     async def chart(survey_id: SurveyId, question_id: str) -> Response:
-        summary = await summary_of(survey_id)
-        chosen = tuple(q for q in summary.questions if q.id == question_id)
-        rendered = await asyncio.to_thread(render_charts, replace(summary, questions=chosen))
-        if not rendered:
+        png = await chart_png(await summary_of(survey_id), question_id)
+        if png is None:
             raise HTTPException(
                 404, f"no chart for question '{question_id}' (unknown, no answers, or free text)"
             )
-        return Response(rendered[0].png, media_type="image/png")
+        return Response(png, media_type="image/png")
 
     # --- campaigns
-
-    async def campaign_out(campaign: Campaign, paused: bool) -> CampaignOut:
-        counts = await app.responses.count_campaign(campaign.id)
-        return CampaignOut(
-            id=campaign.id,
-            survey_id=campaign.survey_id,
-            schedule=campaign.schedule.describe(),
-            paused=paused,
-            web_link=web_link(app.config.web.base_url, campaign),
-            web_started=sum(counts.values()),
-            web_completed=counts[Status.COMPLETED],
-        )
 
     @router.post(
         "/campaigns",
@@ -763,7 +804,7 @@ def admin_router(app: App, token: str) -> APIRouter:
 
     @router.get("/campaigns", tags=["campaigns"], summary="The stored campaigns")
     async def list_campaigns() -> list[CampaignOut]:
-        return [await campaign_out(c, paused) for c, paused in await app.campaigns.list()]
+        return [await campaign_out(app, c, paused) for c, paused in await app.campaigns.list()]
 
     @router.get(
         "/campaigns/{campaign_id}",
@@ -773,15 +814,14 @@ def admin_router(app: App, token: str) -> APIRouter:
     )
     async def campaign(campaign_id: str) -> list[OccurrenceOut]:
         try:
-            rows = await campaign_status(app.campaign_runner({}), campaign_id)
+            return await campaign_rows(app, campaign_id)
         except NotFound as error:
             raise HTTPException(404, str(error)) from None
-        return [OccurrenceOut(**vars(row)) for row in rows]
 
     async def set_paused(campaign_id: str, paused: bool) -> CampaignOut:
         try:
             await app.campaigns.set_paused(campaign_id, paused)
-            return await campaign_out(*await app.campaigns.get(campaign_id))
+            return await campaign_out(app, *await app.campaigns.get(campaign_id))
         except NotFound as error:
             raise HTTPException(404, str(error)) from None
 
