@@ -31,7 +31,8 @@ log = logging.getLogger("surveybot.web")
 
 DESCRIPTION = """\
 surveybot's web server. The **admin API** (`/api/…`) needs `Authorization: Bearer <ADMIN_API_TOKEN>`;
-without a configured token it is off. The **web chat** is at `/`, talking over the websocket
+without a configured token it is off, and so is the operators' **console** at `/console` (signed into
+with that token). The **web chat** is at `/`, talking over the websocket
 `/ws/surveys/{survey_id}?respondent=ID&name=NAME` (protocol in docs/web.md). **Operations**: `/healthz`,
 `/readyz`, `/metrics`.
 """
@@ -225,10 +226,13 @@ def create_web_app(app: App, platforms: Sequence[Platform] = ()) -> FastAPI:
     web.include_router(ops_router(app))
     if app.config.admin_api_token is not None and app.config.admin_api_token.get_secret_value().strip():
         from adapters.web.admin import admin_router
+        from adapters.web.console import console_router
 
-        web.include_router(admin_router(app, app.config.admin_api_token.get_secret_value().strip()))
+        token = app.config.admin_api_token.get_secret_value().strip()
+        web.include_router(admin_router(app, token))
+        web.include_router(console_router(app, token))
     else:
-        log.info("ADMIN_API_TOKEN is not set: the admin API is off")
+        log.info("ADMIN_API_TOKEN is not set: the admin API and the console are off")
     for platform in platforms:
         if platform.mount is not None:
             platform.mount(web)
