@@ -820,35 +820,44 @@ class Engine:
         values: dict[str, AnswerValue],
         selection: tuple[int, ...] = (),
     ) -> Outgoing:
-        tag = actions.survey_tag(survey)
-        choices: tuple[Button, ...] = ()
-        commands: list[Button] = []
-        multi = question.type is QuestionType.MULTI_CHOICE
-        if question.type in BUTTON_TYPES:
-            role = Role.TOGGLE if multi else Role.ANSWER
-            choices = tuple(
-                Button(label, actions.Press(role, tag, question.id, i).encode(), i in selection, role)
-                for i, label in enumerate(_button_labels(question))
-            )
-        if multi:
-            commands.append(
-                Button("Done", actions.Press(Role.SUBMIT, tag, question.id).encode(), role=Role.SUBMIT)
-            )
-        if survey.settings.allow_back and question.id != survey.questions[0].id:
-            commands.append(Button("Back", "/back", role=Role.BACK))
-        if not question.required:
-            commands.append(Button("Skip", "/skip", role=Role.SKIP))
-        return Outgoing(
-            chat_id=ctx.msg.chat_id,
-            text=self._render(ctx, survey, question.text, values),
-            kind=Kind.QUESTION,
-            choices=choices,
-            actions=tuple(commands),
-            multi=multi,
-            question_type=question.type,
-            question_id=question.id,
-            hint=answers.hint(question),
+        text = self._render(ctx, survey, question.text, values)
+        return question_message(survey, question, text, ctx.msg.chat_id, selection)
+
+
+def question_message(
+    survey: Survey, question: Question, text: str, chat_id: str = "", selection: tuple[int, ...] = ()
+) -> Outgoing:
+    """``question`` as the message that asks it, its ``text`` rendered already: the answer buttons
+    (``selection`` ticked), Done, Back and Skip where they apply, and how to answer by typing."""
+    tag = actions.survey_tag(survey)
+    choices: tuple[Button, ...] = ()
+    commands: list[Button] = []
+    multi = question.type is QuestionType.MULTI_CHOICE
+    if question.type in BUTTON_TYPES:
+        role = Role.TOGGLE if multi else Role.ANSWER
+        choices = tuple(
+            Button(label, actions.Press(role, tag, question.id, i).encode(), i in selection, role)
+            for i, label in enumerate(_button_labels(question))
         )
+    if multi:
+        commands.append(
+            Button("Done", actions.Press(Role.SUBMIT, tag, question.id).encode(), role=Role.SUBMIT)
+        )
+    if survey.settings.allow_back and question.id != survey.questions[0].id:
+        commands.append(Button("Back", "/back", role=Role.BACK))
+    if not question.required:
+        commands.append(Button("Skip", "/skip", role=Role.SKIP))
+    return Outgoing(
+        chat_id=chat_id,
+        text=text,
+        kind=Kind.QUESTION,
+        choices=choices,
+        actions=tuple(commands),
+        multi=multi,
+        question_type=question.type,
+        question_id=question.id,
+        hint=answers.hint(question),
+    )
 
 
 def _button_labels(question: Question) -> list[str]:

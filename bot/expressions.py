@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from bot.errors import ExpressionError
@@ -141,12 +141,78 @@ class _Compiler(Transformer[Token, _Node]):
 
 
 @dataclass(frozen=True)
+class Name:
+    """A question id in a :class:`Comparison`."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A literal value in a :class:`Comparison` (a list for ``[...]``)."""
+
+    value: object
+
+
+Operand = Name | Literal
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One test an expression is made of, for ``surveybot check``: ``left op right``, or a bare operand
+    tested for truth (``op`` and ``right`` None: ``not wants_feedback``)."""
+
+    left: Operand
+    op: str | None = None
+    right: Operand | None = None
+
+    def names(self) -> frozenset[str]:
+        return frozenset(o.id for o in (self.left, self.right) if isinstance(o, Name))
+
+    def holds(self, values: Values) -> bool:
+        """The comparison's outcome, given the answers, as the expression would see it."""
+
+        def value(operand: Operand) -> object:
+            return values.get(operand.id) if isinstance(operand, Name) else operand.value
+
+        if self.op is None or self.right is None:
+            return bool(value(self.left))
+        return _COMPARISONS[self.op](value(self.left), value(self.right))
+
+
+@dataclass(frozen=True)
 class Expression:
     """A parsed expression: ``names`` are the question ids it refers to."""
 
     source: str
     names: frozenset[str]
     _node: _Node = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """The comparisons and bare operands the expression tests, in order (``and``, ``or`` and ``not``
+        taken away): what decides its outcome, for ``surveybot check``."""
+        found: list[Comparison] = []
+
+        def operand(tree: Tree[Token]) -> Operand:
+            if tree.data == "name":
+                return Name(str(tree.children[0]))
+            return Literal(_Compiler().transform(tree)({}))
+
+        def walk(tree: Tree[Token]) -> None:
+            if tree.data in ("or_test", "and_test", "negation"):
+                for child in tree.children:
+                    if isinstance(child, Tree):
+                        walk(child)
+            elif tree.data == "comparison":
+                left, op, right = tree.children
+                assert isinstance(left, Tree) and isinstance(op, Tree) and isinstance(right, Tree)
+                found.append(Comparison(operand(left), " ".join(map(str, op.children)), operand(right)))
+            else:
+                found.append(Comparison(operand(tree)))
+
+        walk(_parser().parse(self.source))
+        return tuple(found)
 
     def evaluate(self, values: Values) -> object:
         """The expression's value, given the stored answers; a missing name stands for None."""

@@ -246,6 +246,7 @@ class _SurveyReader:
             welcome=welcome,
             goodbye=goodbye,
             version=version,
+            lines={str(key): top.line(str(key)) for key in root.entries},
         )
 
     def _settings(self, top: Fields) -> Settings:
@@ -438,6 +439,7 @@ class _SurveyReader:
             next=self._rules(fields, position),
             reply=reply,
             error=error,
+            lines={"question": node.line} | {str(key): fields.line(str(key)) for key in node.entries},
         )
         question = self._type_fields(fields, question, position) if question_type else question
         return question if len(self._report.problems) == problems_before else None
@@ -477,7 +479,8 @@ class _SurveyReader:
                 elif target <= position:
                     rule.problem(rule.line("goto"), f"{label}: goto '{goto}' must point to a later question")
             if goto is not None:
-                rules.append(Rule(goto=goto, condition=condition))
+                line = rule.line("if") if rule.has("if") else node.line
+                rules.append(Rule(goto=goto, condition=condition, line=line))
         return tuple(rules)
 
     def _type_fields(self, fields: Fields, question: Question, position: int) -> Question:
@@ -602,7 +605,7 @@ class _SurveyReader:
             if not node.value.strip():
                 fields.problem(node.line, "a choice must not be empty")
                 return None
-            return Choice(id=choice_id(node.value), label=node.value)
+            return Choice(id=choice_id(node.value), label=node.value, line=node.line)
         if not isinstance(node, Map):
             fields.problem(
                 node.line,
@@ -623,7 +626,7 @@ class _SurveyReader:
         )
         if identifier is None or label is None:
             return None
-        return Choice(id=identifier, label=label, reply=reply)
+        return Choice(id=identifier, label=label, reply=reply, line=node.line)
 
 
 # --- Entry points -----------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class Choice:
     id: str
     label: str
     reply: str | None = None
+    line: int = field(default=0, compare=False)
+    """Where the choice is written, for ``surveybot check``; 0 when not loaded from a file."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Rule:
 
     goto: str
     condition: Expression | None = None
+    line: int = field(default=0, compare=False)
+    """Where the rule is written (its ``if``), for ``surveybot check``; 0 when not loaded from a file."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,13 @@ class Question:
     max_choices: int | None = None
     # rating
     labels: Mapping[int, str] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """Where each written field is (``id``, ``text``, ``show_if``, ``reply``, ``error``, …), and the
+    question itself under ``question``: for ``surveybot check``. Empty when not loaded from a file."""
+
+    def line(self, key: str = "question") -> int:
+        """The line of field ``key``, else of the question, else 0."""
+        return self.lines.get(key) or self.lines.get("question", 0)
 
     def choice(self, choice_id: str) -> Choice | None:
         for c in self.choices:
@@ -154,6 +165,8 @@ class Survey:
     file: str = "<survey>"
     content_hash: str = ""
     """Hash of the file's parsed content without its ``version``: equal hashes mean the same survey."""
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """Where the top-level fields are written (``welcome``, ``goodbye``, …), for ``surveybot check``."""
 
     def question(self, question_id: str) -> Question:
         for q in self.questions:
