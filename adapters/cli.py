@@ -7,6 +7,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -99,6 +100,74 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Survey files or f
             f"ok {survey.file} ({survey.id}, {len(survey.questions)} questions)", markup=False, soft_wrap=True
         )
     if refused or not surveys:
+        raise typer.Exit(1)
+
+
+class CheckFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@cli.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="Survey files or folders.")],
+    output: Annotated[CheckFormat, typer.Option("--format", help="text, or json for CI.")] = CheckFormat.text,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="A warning code to leave out (repeatable).")
+    ] = None,
+    transcript: Annotated[
+        Path | None,
+        typer.Option(
+            "--transcript",
+            help="An answers file (one a line, [Label] presses a button): print the conversation.",
+        ),
+    ] = None,
+    all_paths: Annotated[
+        Path | None, typer.Option("--all-paths", help="Write one transcript per path into this folder.")
+    ] = None,
+    platform: Annotated[
+        str, typer.Option("--platform", help="How transcripts show: console, telegram or slack.")
+    ] = "console",
+) -> None:
+    """Walk every path of each survey and warn of what respondents would stumble on (FILE:LINE).
+
+    Exit 0 when no warning, 1 when there are warnings, 2 when a file is refused (see `validate`)."""
+    from adapters import check as checking
+
+    unknown = sorted(set(ignore or ()) - set(checking.ALL_CODES))
+    if unknown:
+        err.print(f"unknown warning code {', '.join(unknown)}; known: {', '.join(checking.ALL_CODES)}")
+        raise typer.Exit(2)
+    if platform not in checking.PLATFORMS:
+        err.print(f"unknown platform {platform!r}; known: {', '.join(checking.PLATFORMS)}")
+        raise typer.Exit(2)
+    surveys, refused = _read_surveys(files)
+    if transcript is not None:
+        if len(surveys) != 1 or refused:
+            err.print("--transcript takes exactly one survey file that loads")
+            raise typer.Exit(2)
+        try:
+            said = checking.read_answers(transcript.read_text(encoding="utf-8"))
+            out.print(checking.transcript(surveys[0], said, platform), markup=False, end="", soft_wrap=True)
+        except (OSError, UnicodeDecodeError, checking.TranscriptError) as exc:
+            err.print(f"{transcript}: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        return
+    reports = [checking.check_survey(survey, ignore or ()) for survey in surveys]
+    if all_paths is not None:
+        all_paths.mkdir(parents=True, exist_ok=True)
+        for report in reports:
+            for name, text in checking.path_transcripts(report.survey, report, platform):
+                (all_paths / name).write_text(text, encoding="utf-8")
+            err.print(f"{len(report.paths.answers)} transcripts of '{report.survey_id}' in {all_paths}")
+    if output is CheckFormat.json:
+        out.print_json(data={"surveys": [r.to_dict() for r in reports], "refused": refused})
+    else:
+        for report in reports:
+            out.print(report.text(), markup=False, soft_wrap=True)
+    if refused or not surveys:
+        raise typer.Exit(2)
+    if any(r.findings for r in reports):
         raise typer.Exit(1)
 
 
