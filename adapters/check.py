@@ -254,12 +254,14 @@ def _slack_limits(
             f"{len(message.choices)} choices: Slack shows at most {slack.MAX_ANSWER_BLOCKS * per_group} as "
             "buttons, so respondents there type the answer",
         )
-    for button in message.choices:
+    choices = text.question.choices if text.question is not None else ()
+    for i, button in enumerate(message.choices):
         limit = slack.MAX_OPTION_TEXT if message.multi else slack.MAX_BUTTON_TEXT
         if len(button.label) > limit:
+            at = choices[i].line if i < len(choices) and choices[i].line else text.line
             add(
                 "slack-button",
-                text,
+                replace(text, line=at),
                 f"the label {button.label[:40]!r}… has {len(button.label)} characters; Slack shows {limit} "
                 "on a button",
             )

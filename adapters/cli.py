@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -161,7 +162,8 @@ def check(
                 (all_paths / name).write_text(text, encoding="utf-8")
             err.print(f"{len(report.paths.answers)} transcripts of '{report.survey_id}' in {all_paths}")
     if output is CheckFormat.json:
-        out.print_json(data={"surveys": [r.to_dict() for r in reports], "refused": refused})
+        document = {"surveys": [r.to_dict() for r in reports], "refused": refused}
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         for report in reports:
             out.print(report.text(), markup=False, soft_wrap=True)

@@ -261,13 +261,15 @@ class _Seen:
 @dataclass(frozen=True)
 class PathReport:
     """The paths of a survey: how many (``more``: more than were listed), the shortest and longest in
-    questions, and one list of typed answers per path (at most :data:`MAX_PATHS`)."""
+    questions, and each path listed (at most :data:`MAX_PATHS`): its questions and the answers typed
+    to take it."""
 
     count: int
     more: bool
     sampled: bool
     shortest: int
     longest: int
+    questions: tuple[tuple[str, ...], ...]
     answers: tuple[tuple[str, ...], ...]
     states: int
 
@@ -279,8 +281,9 @@ class Analysis:
 
 
 class _Walk:
-    def __init__(self, survey: Survey) -> None:
+    def __init__(self, survey: Survey, max_states: int) -> None:
         self.survey = survey
+        self.max_states = max_states
         self.questions = survey.questions
         self.index = {q.id: i for i, q in enumerate(survey.questions)}
         literals = _literals(survey)
@@ -362,7 +365,7 @@ class _Walk:
         key = self._key(after, values, skipped)
         if (known := self.memo.get(key)) is not None:
             return known
-        full = len(self.memo) < MAX_STATES
+        full = len(self.memo) < self.max_states
         if not full:
             self.sampled = True
         upcoming = self._next(after, values)
@@ -411,13 +414,15 @@ class _Walk:
             self.suffixes.append((question_id, typed, tail))
         return found
 
-    def answers_of(self, suffix: int) -> tuple[str, ...]:
-        """The answers typed along the path ``suffix`` (the first answers found to take it)."""
+    def path_of(self, suffix: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The questions of path ``suffix``, and the answers typed along it (the first found to take it)."""
+        asked: list[str] = []
         typed: list[str] = []
         while suffix:
-            _, answer, suffix = self.suffixes[suffix]
+            question_id, answer, suffix = self.suffixes[suffix]
+            asked.append(question_id)
             typed.append(answer)
-        return tuple(typed)
+        return tuple(asked), tuple(typed)
 
 
 def _names(template: str) -> list[str]:
@@ -593,9 +598,10 @@ def _choice_outcomes(survey: Survey, question: Question, choice_id: str) -> tupl
     )
 
 
-def analyse(survey: Survey) -> Analysis:
-    """Walk every path of ``survey`` and say what a respondent would stumble on (see :data:`CODES`)."""
-    walk = _Walk(survey)
+def analyse(survey: Survey, max_states: int = MAX_STATES) -> Analysis:
+    """Walk every path of ``survey`` and say what a respondent would stumble on (see :data:`CODES`);
+    beyond ``max_states`` states, with one answer per question (``sampled``)."""
+    walk = _Walk(survey, max_states)
     top = walk.walk(-1, {}, False)
     seen = walk.seen
     report = _Findings(survey)
@@ -666,13 +672,15 @@ def analyse(survey: Survey) -> Analysis:
             owner,
         )
     _choices(survey, report)
+    listed = [walk.path_of(path) for path in top.paths]
     paths = PathReport(
         count=len(top.paths),
         more=top.more,
         sampled=walk.sampled,
         shortest=top.shortest,
         longest=top.longest,
-        answers=tuple(walk.answers_of(path) for path in top.paths),
+        questions=tuple(asked for asked, _ in listed),
+        answers=tuple(typed for _, typed in listed),
         states=len(walk.memo),
     )
     findings = sorted(report.found, key=lambda f: (f.line, f.code, f.message))
