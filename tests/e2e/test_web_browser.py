@@ -5,152 +5,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-ROOT = Path(__file__).resolve().parents[2]
-SURVEYBOT = [sys.executable, "-m", "adapters.cli"]
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the background-networking flags Chromium stalls on a machine without internet.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TOKEN = "browser-admin-token-of-24-characters"
+from tests.e2e.browser import Web, answered, bot_said, press, question, start, type_answer
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class Web:
-    url: str
-    log: Path
-
-    def api(self, path: str) -> Any:
-        reply = httpx.get(self.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
-        reply.raise_for_status()
-        return reply.json()
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def web(mongodb_test_uri: str, redis_url: str, tmp_path: Path) -> Iterator[Web]:
-    """`surveybot run` with the example surveys loaded, on a free port; stopped with SIGTERM."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongodb_test_uri,
-        "REDIS_URL": redis_url,
-        "SURVEYBOT_SECRET": "browser-secret",
-        "SURVEYBOT_CONFIG": str(ROOT / "config.yaml"),
-        "SURVEYBOT_PORT": str(port),
-        "SURVEYBOT_LOG_FORMAT": "json",
-        "ADMIN_API_TOKEN": TOKEN,
-    }
-    for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"):
-        env.pop(name, None)
-    loaded = subprocess.run(
-        [*SURVEYBOT, "load", "surveys/"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    log = tmp_path / "surveybot-run.log"
-    with log.open("w") as output:
-        server = subprocess.Popen([*SURVEYBOT, "run"], env=env, cwd=ROOT, stdout=output, stderr=output)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, f"surveybot run exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"surveybot run did not answer:\n{log.read_text()}"
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield Web(url, log)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(30)
-    assert code == 0, f"surveybot run did not stop cleanly ({code}):\n{log.read_text()}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium package; "
-            "`make install` installs it (apt-get install chromium)."
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 900, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
-def question(page: Page) -> Locator:
-    """The last question on screen (a toggled multi-choice question is shown as a ``selection``)."""
-    return page.locator("#messages li[data-kind=question], #messages li[data-kind=selection]").last
-
-
-def answered(page: Page) -> None:
-    """Wait until the bot has replied to everything sent (the page marks the list busy until then)."""
-    expect(page.locator("#messages")).not_to_have_attribute("aria-busy", "true")
-
-
-def press(page: Page, label: str) -> None:
-    question(page).get_by_role("button", name=label, exact=True).click()
-    answered(page)
-
-
-def type_answer(page: Page, text: str) -> None:
-    page.fill("#text", text)
-    page.press("#text", "Enter")
-    answered(page)
-
-
-def bot_said(page: Page) -> Locator:
-    return page.locator("#messages li.bot .text")
-
-
-def start(page: Page, web: Web, survey_id: str, name: str) -> None:
-    page.goto(web.url + "/")
-    page.fill("#name", name)
-    page.locator(f'#surveys button[data-survey="{survey_id}"]').click()
-    expect(page.locator("#status")).to_have_text("Connected")
-    answered(page)
 
 
 def log_records(web: Web) -> list[dict[str, Any]]:
