@@ -19,6 +19,7 @@ from PIL import Image
 
 from adapters.bootstrap import App, open_app
 from adapters.campaigns import Person
+from adapters.check import check_survey
 from adapters.config import load_config
 from adapters.survey_admin import AdminReply
 from adapters.web.app import create_web_app
@@ -290,6 +291,11 @@ async def test_upload_check_results_and_charts(console: Console) -> None:
 
     page = await console.web.get("/console/surveys/coffee")
     assert page.status_code == 200
+    report = check_survey(await console.app.surveys.get("coffee"))
+    paths = re.search(r'<p id="paths">\s*(\d+) path', page.text)
+    assert paths and int(paths[1]) == report.paths.count, "the check report is shown"
+    for finding in report.findings:
+        assert str(escape(finding.message)) in page.text
     versions = re.findall(r'source\?version=(\d+)">source', page.text)
     assert versions == ["2", "1"]
     assert re.search(r"<th>Started</th><td[^>]*>4</td>", page.text)
