@@ -453,6 +453,7 @@ def console_router(app: App, token: str) -> APIRouter:
         table = await filtered_table(app, survey_id, chosen)
         newest_first = table.rows[::-1]
         pages_count = max(1, -(-len(newest_first) // PAGE_SIZE))
+        page = min(page, pages_count)  # past the end (the filters kept fewer): the last page
         rows = newest_first[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         questions = {q.id: q.text for q in newest.questions}
         return pages.render(

@@ -344,6 +344,8 @@ async def test_responses_filters_paging_and_exports(console: Console) -> None:
     second = await console.web.get("/console/surveys/pager/responses" + html.unescape(next_link[1]))
     assert len(re.findall(r"<tr data-response=", second.text)) == 5 and 'rel="next"' not in second.text
     assert "answer 01" in second.text and "page 2 of 2" in second.text
+    past_the_end = await console.web.get("/console/surveys/pager/responses?page=9")
+    assert "page 2 of 2" in past_the_end.text and "answer 01" in past_the_end.text
 
     query = "?status=completed&from=2025-05-02&to=2025-05-02"
     filtered = await console.web.get("/console/surveys/pager/responses" + query)
