@@ -69,7 +69,7 @@ class CheckReport:
         p = self.paths
         count = f"more than {p.count:,}" if p.more else f"{p.count:,}"
         noun = "path" if p.count == 1 and not p.more else "paths"
-        sampled = f" (sampled: {p.states:,} states walked in full, then one answer per question)"
+        sampled = f" (sampled: {p.states:,} states walked, not every combination of answers tried)"
         return (
             f"{count} {noun}{sampled if p.sampled else ''}; "
             f"shortest {p.shortest} questions, longest {p.longest}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -133,8 +134,16 @@ def _numbers(question: Question, literals: Iterable[object]) -> list[float]:
     bounds = [v for v in (question.min_value, question.max_value) if v is not None]
     marks = sorted(set(points + bounds))
     gaps = [b - a for a, b in itertools.pairwise(marks) if b > a]
-    step = 1.0 if question.integer else min([0.5, *(g / 2 for g in gaps)])
-    values = {mark + d for mark in points for d in (-step, 0.0, step)} | set(bounds)
+    values = set(bounds)
+    if question.integer:  # the whole numbers on either side of each point (2.5: 1, 2, 3, 4)
+        values |= {
+            float(n)
+            for p in points
+            for n in (math.floor(p) - 1, math.floor(p), math.ceil(p), math.ceil(p) + 1)
+        }
+    else:
+        step = min([0.5, *(g / 2 for g in gaps)])
+        values |= {mark + d for mark in points for d in (-step, 0.0, step)}
     values.add(question.min_value if question.min_value is not None else 0.0)
     low = question.min_value if question.min_value is not None else float("-inf")
     high = question.max_value if question.max_value is not None else float("inf")
@@ -609,7 +618,8 @@ def analyse(survey: Survey, max_states: int = MAX_STATES) -> Analysis:
     sampled = " in the sampled paths" if walk.sampled else ""
     for i, question in enumerate(survey.questions):
         show_if = seen.show_if.get(i, set())
-        if question.show_if is not None and (question.id, question.line("show_if")) not in concerned:
+        explained = (question.id, question.line("show_if")) in concerned
+        if question.show_if is not None and not explained:
             if show_if == {False}:
                 report.add(
                     "show-if-always-false",
@@ -626,7 +636,7 @@ def analyse(survey: Survey, max_states: int = MAX_STATES) -> Analysis:
                     "it never hides the question",
                     question.id,
                 )
-        if i not in seen.asked and show_if != {False}:
+        if i not in seen.asked and (show_if != {False} or explained):
             report.add(
                 "unreachable",
                 question.line("id"),

@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.check import (
@@ -110,8 +112,8 @@ DOMAINS: dict[str, list[AnswerValue]] = {
 }
 
 
-def brute_force(s: Survey) -> set[tuple[str, ...]]:
-    """Every question sequence that any combination of answers from DOMAINS takes, by bot.flow."""
+def brute_force(s: Survey, domains: dict[str, list[AnswerValue]] = DOMAINS) -> set[tuple[str, ...]]:
+    """Every question sequence that any combination of answers from ``domains`` takes, by bot.flow."""
     sequences: set[tuple[str, ...]] = set()
     stack: list[tuple[str | None, dict[str, AnswerValue], tuple[str, ...]]] = [(None, {}, ())]
     while stack:
@@ -120,7 +122,7 @@ def brute_force(s: Survey) -> set[tuple[str, ...]]:
         if question is None:
             sequences.add(path)
             continue
-        for value in DOMAINS[question.id]:
+        for value in domains[question.id]:
             stack.append((question.id, {**values, question.id: value}, (*path, question.id)))
     return sequences
 
@@ -635,3 +637,85 @@ def test_the_command_prints_a_transcript_and_writes_all_paths(tmp_path: Path) ->
         "ice-cream.path-001.console.txt",
         "ice-cream.path-002.console.txt",
     ]
+
+
+# --- the walk against brute force on random surveys -------------------------------------------------
+
+KIND_DOMAINS: dict[str, list[AnswerValue]] = {
+    "yes_no": [True, False],
+    "single_choice": ["a", "b", "c"],
+    "rating": [1, 2, 3],
+    "number": list(range(-2, 6)),
+    "multi_choice": [list(c) for n in (1, 2, 3) for c in itertools.combinations("abc", n)],
+}
+KIND_FIELDS = {
+    "yes_no": "",
+    "single_choice": "\n    choices: [A, B, C]",
+    "rating": "\n    max: 3",
+    "number": "\n    min: -2\n    max: 5\n    integer: true",
+    "multi_choice": "\n    choices: [A, B, C]",
+}
+
+
+@st.composite
+def random_surveys(draw: st.DrawFn) -> tuple[Survey, dict[str, list[AnswerValue]]]:
+    """Up to six questions of five kinds, some optional, with random show_ifs and next rules comparing
+    earlier answers with random literals (some of which no answer takes)."""
+    count = draw(st.integers(2, 6))
+    kinds = [draw(st.sampled_from(sorted(KIND_DOMAINS))) for _ in range(count)]
+    literals = {
+        "yes_no": ["true", "false", "null"],
+        "single_choice": ["'a'", "'b'", "'c'", "'z'", "['a', 'c']"],
+        "rating": ["1", "2", "3", "4"],
+        "number": ["-1", "0", "2.5", "5", "9"],
+    }
+
+    def condition(before: int) -> str:
+        name = draw(st.integers(0, before - 1))
+        kind = kinds[name]
+        if kind == "multi_choice":
+            picked = draw(st.sampled_from(["'a'", "'c'", "'z'"]))
+            test = draw(
+                st.sampled_from(
+                    [f"{picked} in q{name}", f"{picked} not in q{name}", f"q{name} == ['a', 'b']"]
+                )
+            )
+        else:
+            literal = draw(st.sampled_from(literals[kind]))
+            op = "in" if literal.startswith("[") else draw(st.sampled_from(["==", "!=", "<", ">=", "!="]))
+            test = f"q{name} {op} {literal}"
+        if draw(st.booleans()):
+            test = f"not ({test})"
+        return test
+
+    lines = ["id: random", "title: Random", "questions:"]
+    domains: dict[str, list[AnswerValue]] = {}
+    for n, kind in enumerate(kinds):
+        optional = draw(st.booleans())
+        domains[f"q{n}"] = KIND_DOMAINS[kind] + ([None] if optional else [])
+        lines.append(f"  - id: q{n}\n    type: {kind}\n    text: Q{n}?{KIND_FIELDS[kind]}")
+        if optional:
+            lines.append("    required: false")
+        if n and draw(st.booleans()):
+            lines.append(f'    show_if: "{condition(n)}"')
+        if n + 1 < count and draw(st.booleans()):
+            target = draw(st.sampled_from([f"q{t}" for t in range(n + 1, count)] + ["end"]))
+            lines.append(f'    next:\n      - {{if: "{condition(n + 1)}", goto: {target}}}')
+    return load_text("\n".join(lines) + "\n"), domains
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_surveys())
+def test_the_walk_agrees_with_brute_force_on_random_surveys(
+    drawn: tuple[Survey, dict[str, list[AnswerValue]]],
+) -> None:
+    s, domains = drawn
+    expected = brute_force(s, domains)
+
+    analysis = analyse(s)
+
+    assert set(analysis.paths.questions) == expected
+    asked = {q for path in expected for q in path}
+    never = {f.question for f in analysis.findings if f.code in ("unreachable", "show-if-always-false")}
+    # (a question never asked is said once: unreachable, or the show_if that always hides it)
+    assert never == {q.id for q in s.questions} - asked
