@@ -526,10 +526,18 @@ async def _versions(app: App, newest: Survey) -> list[Survey]:
     return found
 
 
-async def _check(survey: Survey) -> CheckReport | None:
-    """``surveybot check``'s report of ``survey`` (its paths walked in a worker thread), or None while the
-    analysis is not there."""
-    try:
-        return await asyncio.to_thread(check_survey, survey)
-    except NotImplementedError:
-        return None
+REPORTS_KEPT = 64
+_reports: dict[tuple[str, int | None, str], CheckReport] = {}
+
+
+async def _check(survey: Survey) -> CheckReport:
+    """``surveybot check``'s report of stored ``survey``, its paths walked in a worker thread; kept for
+    the newest few versions seen, since a stored version never changes."""
+    key = (survey.id, survey.version, survey.content_hash)
+    report = _reports.get(key)
+    if report is None:
+        report = await asyncio.to_thread(check_survey, survey)
+        if len(_reports) >= REPORTS_KEPT:
+            _reports.pop(next(iter(_reports)))
+        _reports[key] = report
+    return report
