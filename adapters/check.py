@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import adapters.slack.blocks as slack
 from adapters import console
-from adapters.slack import blocks as slack
 from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
-from adapters.telegram import MAX_TEXT as TELEGRAM_TEXT
-from adapters.telegram import chunks, keyboard, text_of
+from adapters.telegram.render import MAX_TEXT as TELEGRAM_TEXT
+from adapters.telegram.render import chunks, keyboard, text_of
 from bot import answers, placeholders
 from bot.analysis import CODES, Analysis, Finding, PathReport, analyse
 from bot.catalog import SurveyCache, publish
@@ -72,7 +72,7 @@ class CheckReport:
         sampled = f" (sampled: {p.states:,} states walked, not every combination of answers tried)"
         return (
             f"{count} {noun}{sampled if p.sampled else ''}; "
-            f"shortest {p.shortest} questions, longest {p.longest}"
+            f"shortest {p.shortest} question{'s' if p.shortest != 1 else ''}, longest {p.longest}"
         )
 
     def text(self) -> str:
@@ -118,6 +118,38 @@ def check_survey(survey: Survey, ignore: Iterable[str] = ()) -> CheckReport:
     found = [f for f in (*analysis.findings, *limit_findings(survey)) if f.code not in skipped]
     found.sort(key=lambda f: (f.line, f.code, f.message))
     return CheckReport(survey, analysis.paths, tuple(found))
+
+
+REPORTS_KEPT = 64
+_reports: dict[tuple[str, int | None, str], CheckReport] = {}
+
+
+async def check_stored(survey: Survey) -> CheckReport:
+    """:func:`check_survey` of a stored survey version, its paths walked in a worker thread; kept for the
+    last few versions asked about, since a stored version never changes (the console, the API and chat
+    uploads ask again and again)."""
+    key = (survey.id, survey.version, survey.content_hash)
+    report = _reports.get(key)
+    if report is None:
+        report = await asyncio.to_thread(check_survey, survey)
+        if len(_reports) >= REPORTS_KEPT:
+            _reports.pop(next(iter(_reports)))
+        _reports[key] = report
+    return report
+
+
+def warnings_text(report: CheckReport) -> str:
+    """The warnings of ``report`` as an upload's reply shows them, or "" when there are none."""
+    if not report.findings:
+        return ""
+    count = len(report.findings)
+    head = f"surveybot check: {count} warning{'s' if count != 1 else ''} ({report.paths_line()})"
+    return "\n".join([head, *map(str, report.findings)])
+
+
+async def upload_warnings(survey: Survey) -> str:
+    """What a chat upload's reply adds after ``stored …``: the warnings of the survey just loaded."""
+    return warnings_text(await check_stored(survey))
 
 
 # --- platform limits --------------------------------------------------------------------------------
@@ -445,9 +477,12 @@ __all__ = [
     "CheckReport",
     "Finding",
     "TranscriptError",
+    "check_stored",
     "check_survey",
     "limit_findings",
     "path_transcripts",
     "read_answers",
     "transcript",
+    "upload_warnings",
+    "warnings_text",
 ]

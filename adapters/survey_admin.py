@@ -18,6 +18,7 @@ from bot.catalog import SurveyCache, publish_upload
 from bot.errors import DefinitionError, StorageUnavailable, SurveyNotFound, VersionConflict
 from bot.loader import MAX_SURVEY_BYTES
 from bot.ports import ResponseStore, SurveyStore
+from bot.survey import Survey
 
 if TYPE_CHECKING:  # the charts module loads matplotlib: only when results are asked for
     from adapters.reports.charts import Chart
@@ -68,7 +69,10 @@ class SurveyAdmin:
         responses: ResponseStore,
         admins: Iterable[str],
         campaigns: Callable[[str], Awaitable[AdminReply]] | None = None,
+        check: Callable[[Survey], Awaitable[str]] | None = None,
     ) -> None:
+        """``check``, when given, says what ``surveybot check`` warns of in a survey just loaded."""
+        self._check = check
         self._surveys = surveys
         self._cache = cache
         self._responses = responses
@@ -108,7 +112,9 @@ class SurveyAdmin:
             log.warning("an uploaded survey was not loaded: %s", exc)
             return AdminReply(texts.UNAVAILABLE)
         log.info("survey loaded from a chat upload: %s", published.line())
-        return AdminReply(published.line())  # what `surveybot load` prints
+        # What `surveybot load` prints, then what `surveybot check` warns of (stored all the same).
+        warnings = await self._check(published.survey) if self._check is not None else ""
+        return AdminReply(published.line(), warnings)
 
     async def campaign_report(self, user_id: str, campaign_id: str) -> AdminReply:
         """The campaigns (no id), or one campaign's status per occurrence."""

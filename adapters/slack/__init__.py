@@ -238,12 +238,15 @@ class SlackBot:
         self._app = app
         self._token = settings.bot_token.get_secret_value()
         self._app_token = settings.app_token.get_secret_value() if settings.app_token else None
+        from adapters.check import upload_warnings  # it imports this package's renderer: not at the top
+
         self.admin = SurveyAdmin(
             app.surveys,
             app.cache,
             app.responses,
             app.config.admins.slack,
             campaigns=functools.partial(campaign_report, app.campaign_runner({})),
+            check=upload_warnings,
         )
         self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""

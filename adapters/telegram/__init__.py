@@ -49,11 +49,11 @@ from adapters.logs import keep_secret
 from adapters.metrics import handle_observed
 from adapters.platform import Platform
 from adapters.survey_admin import AdminReply, SurveyAdmin, is_survey_file
+from adapters.telegram.render import chunks, keyboard, text_of
 from adapters.webhooks import PostFailed
 from bot.campaigns import Audience
 from bot.engine import split_command
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
-from bot.survey import QuestionType
 
 log = logging.getLogger("surveybot.telegram")
 
@@ -64,7 +64,6 @@ PLATFORM = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-MAX_TEXT = 4096
 MAX_NOTICE = 200
 MAX_CAPTION = 1024
 ATTEMPTS = 5
@@ -90,7 +89,6 @@ ADMIN_MENU = [
 PRIVATE_ONLY = "Surveys are taken in a private chat with me. Tap the button to open one."
 OPEN_PRIVATE = "Open a private chat"
 
-_NUMBER = re.compile(r"-?\d+")
 _DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HARMLESS = ("message is not modified", "query is too old")
 """Refusals that only mean the work was done already: an edit to the same content, a callback query
@@ -127,59 +125,6 @@ def to_incoming(update: Update, bot_id: int) -> Incoming | None:
 
 
 # --------------------------------------------------------------------------- Outgoing → Bot API
-
-
-def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
-    """Answer buttons in sensible rows, then the command buttons (Done, Back, Skip; surveys to start)."""
-    rows = [
-        [InlineKeyboardButton(("✓ " if b.selected else "") + b.label, callback_data=b.value) for b in row]
-        for row in _rows(message.choices, message.question_type)
-    ]
-    starts = [b for b in message.actions if b.role is Role.START]
-    others = [b for b in message.actions if b not in starts]
-    rows += [[InlineKeyboardButton(b.label, callback_data=b.value)] for b in starts]
-    if others:
-        rows.append([InlineKeyboardButton(b.label, callback_data=b.value) for b in others])
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def _rows(buttons: tuple[Button, ...], question_type: QuestionType | None) -> list[list[Button]]:
-    """Numbers in balanced rows of at most six; long labels (or labelled scales) one per row; short
-    labels up to three to a row. Laid out on the bare labels, so a ✓ never moves a button."""
-    if not buttons:
-        return []
-    labels = [b.label for b in buttons]
-    scale = question_type in (QuestionType.RATING, QuestionType.NPS)
-    if scale and all(_NUMBER.fullmatch(label) for label in labels):
-        count = -(-len(buttons) // 6)
-        size = -(-len(buttons) // count)
-        return [list(buttons[i : i + size]) for i in range(0, len(buttons), size)]
-    if scale or max(map(len, labels)) > 20:
-        return [[b] for b in buttons]
-    rows: list[list[Button]] = [[]]
-    for button in buttons:
-        row = rows[-1]
-        if row and (len(row) == 3 or sum(len(b.label) for b in row) + len(button.label) > 30):
-            rows.append(row := [])
-        row.append(button)
-    return rows
-
-
-def text_of(message: Outgoing) -> str:
-    if message.kind is Kind.QUESTION and message.hint and not message.choices:
-        return f"{message.text}\n\n{message.hint}"
-    return message.text
-
-
-def chunks(text: str, size: int = MAX_TEXT) -> list[str]:
-    """``text`` cut at line ends into pieces Telegram accepts."""
-    parts: list[str] = []
-    while len(text) > size:
-        cut = text.rfind("\n", 0, size)
-        cut = size if cut <= 0 else cut
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*parts, text]
 
 
 async def render(bot: Any, message: Outgoing) -> int | None:
@@ -336,12 +281,15 @@ class TelegramAdapter:
         self.app = app
         self.application = application
         self.admins = set(app.config.admins.telegram)
+        from adapters.check import upload_warnings  # it imports this package's renderer: not at the top
+
         self.admin = SurveyAdmin(
             app.surveys,
             app.cache,
             app.responses,
             self.admins,
             campaigns=functools.partial(campaign_report, app.campaign_runner({})),
+            check=upload_warnings,
         )
         self.settings = app.config.telegram
         self._secret = webhook_secret(application.bot.token).encode()

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.bootstrap import App
 from adapters.campaigns import campaign_status, store_campaign, web_link
+from adapters.check import check_stored
 from adapters.reports.charts import render_charts
 from adapters.reports.export import Table, csv_lines, export_table, json_chunks
 from adapters.survey_admin import MAX_UPLOAD_BYTES, TOO_LARGE, not_loaded
@@ -138,12 +139,51 @@ class Uploaded(_Out):
     title: str
     version: int
     stored: bool = Field(description="False when the same content was stored already: nothing changed.")
+    warnings: list[str] = Field(
+        default=[], description="What `surveybot check` warns of, as `FILE:LINE: …` (stored all the same)."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"id": "ice-cream", "title": "Ice cream preferences", "version": 2, "stored": True}]
+            "examples": [
+                {
+                    "id": "ice-cream",
+                    "title": "Ice cream preferences",
+                    "version": 2,
+                    "stored": True,
+                    "warnings": [],
+                }
+            ]
         }
     )
+
+
+class CheckPathsOut(_Out):
+    count: int = Field(description="Distinct paths found (the sequences of questions asked).")
+    more: bool = Field(description="More paths than were listed: `count` is a lower bound.")
+    sampled: bool = Field(
+        description="Too large to walk in full: not every combination of answers was tried."
+    )
+    shortest: int
+    longest: int
+    states: int
+
+
+class CheckWarningOut(_Out):
+    code: str
+    file: str
+    line: int
+    question: str | None
+    message: str
+
+
+class CheckOut(_Out):
+    file: str
+    survey: str
+    version: int | None
+    questions: int
+    paths: CheckPathsOut
+    warnings: list[CheckWarningOut]
 
 
 class Problems(_Out):
@@ -628,7 +668,32 @@ def admin_router(app: App, token: str) -> APIRouter:
             response.status_code = 200
         stored = published.survey
         assert stored.version is not None
-        return Uploaded(id=stored.id, title=stored.title, version=stored.version, stored=published.stored)
+        report = await check_stored(stored)
+        return Uploaded(
+            id=stored.id,
+            title=stored.title,
+            version=stored.version,
+            stored=published.stored,
+            warnings=[str(f) for f in report.findings],
+        )
+
+    @router.get(
+        "/surveys/{survey_id}/check",
+        tags=["surveys"],
+        summary="What `surveybot check` says of a stored survey: its paths and warnings",
+        responses={404: {"model": Detail, "description": "No such survey or version."}},
+    )
+    async def check_survey(
+        survey_id: SurveyId,
+        version: Annotated[
+            int | None, Query(ge=1, description="A stored version; default the newest.")
+        ] = None,
+    ) -> CheckOut:
+        try:
+            survey = await app.cache.get(survey_id, version)
+        except SurveyNotFound as error:
+            raise HTTPException(404, str(error)) from None
+        return CheckOut.model_validate((await check_stored(survey)).to_dict())
 
     async def archived_now(survey_id: str, archived: bool) -> Archived:
         try:

@@ -10,7 +10,6 @@ configured token the console is not mounted at all (see :func:`adapters.web.app.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -30,7 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from adapters.bootstrap import App
-from adapters.check import CheckReport, check_survey
+from adapters.check import check_stored
 from adapters.reports.export import META_COLUMNS, Cell, Table, export_table
 from adapters.survey_admin import MAX_UPLOAD_BYTES, NOT_YAML, TOO_LARGE, is_survey_file, not_loaded
 from adapters.web.admin import (
@@ -368,7 +367,7 @@ def console_router(app: App, token: str) -> APIRouter:
             survey=newest,
             archived=survey_id not in offered,
             versions=await _versions(app, newest),
-            report=await _check(newest),
+            report=await check_stored(newest),
             summary=summary,
             charted={q.id for q in charted(summary)},
             loaded=loaded if loaded in ("stored", "unchanged") else "",
@@ -379,7 +378,7 @@ def console_router(app: App, token: str) -> APIRouter:
         request: Request, survey_id: str, version: Annotated[int | None, Query(ge=1)] = None
     ) -> HTMLResponse:
         chosen = await app.cache.get(survey_id, version)
-        report = await _check(chosen)
+        report = await check_stored(chosen)
         findings = [(f.line, str(f)) for f in report.findings] if report else []
         return pages.render(request, "source.html", survey=chosen, lines=annotate(chosen.source, findings))
 
@@ -524,20 +523,3 @@ async def _versions(app: App, newest: Survey) -> list[Survey]:
         except SurveyNotFound:
             continue
     return found
-
-
-REPORTS_KEPT = 64
-_reports: dict[tuple[str, int | None, str], CheckReport] = {}
-
-
-async def _check(survey: Survey) -> CheckReport:
-    """``surveybot check``'s report of stored ``survey``, its paths walked in a worker thread; kept for
-    the newest few versions seen, since a stored version never changes."""
-    key = (survey.id, survey.version, survey.content_hash)
-    report = _reports.get(key)
-    if report is None:
-        report = await asyncio.to_thread(check_survey, survey)
-        if len(_reports) >= REPORTS_KEPT:
-            _reports.pop(next(iter(_reports)))
-        _reports[key] = report
-    return report

@@ -473,6 +473,35 @@ async def test_a_broken_survey_is_refused_with_every_problem(admin: httpx.AsyncC
     assert (await admin.get("/api/surveys")).json() == []
 
 
+async def test_uploads_say_what_check_warns_of_and_a_stored_survey_can_be_checked(
+    admin: httpx.AsyncClient,
+) -> None:
+    clean = await upload(admin, COFFEE)
+    mistyped = COFFEE.replace(
+        "    text: Happy?\n", "    text: Happy?\n    next:\n      - {if: \"happy == 'yes'\", goto: end}\n"
+    )
+    warned = await upload(admin, mistyped)
+
+    assert clean.status_code == 201 and clean.json()["warnings"] == []
+    assert warned.status_code == 201 and warned.json()["warnings"] == [
+        "coffee.yaml:26: question 'happy': `happy == 'yes'` compares 'happy' (yes_no, stored as a boolean) "
+        "with 'yes': the comparison never holds as written [type-mismatch]"
+    ]
+    newest = (await admin.get("/api/surveys/coffee/check")).json()
+    first = (await admin.get("/api/surveys/coffee/check", params={"version": 1})).json()
+    assert (newest["version"], first["version"]) == (2, 1)
+    assert [w["code"] for w in newest["warnings"]] == ["type-mismatch"] and first["warnings"] == []
+    assert first["paths"] == {
+        "count": 1,
+        "more": False,
+        "sampled": False,
+        "shortest": 6,
+        "longest": 6,
+        "states": first["paths"]["states"],
+    }
+    assert (await admin.get("/api/surveys/nope/check")).status_code == 404
+
+
 async def test_versions_archive_and_get(server: Server, admin: httpx.AsyncClient) -> None:
     assert (await upload(admin, COFFEE)).status_code == 201
     second = await upload(admin, COFFEE.replace("title: Coffee survey", "title: Coffee, again"))

@@ -60,3 +60,26 @@ async def test_results_for_admins_with_a_chart_per_answered_question(service: Su
     assert reply.text == "Results of lunch:"
     assert reply.detail.splitlines()[0] == "Lunch (lunch, version 1)"
     assert reply.charts == (), "no answers yet, nothing to draw"
+
+
+async def test_a_loaded_survey_is_checked_and_its_warnings_follow_the_stored_line() -> None:
+    from adapters.check import upload_warnings
+
+    surveys = InMemorySurveyStore()
+    service = SurveyAdmin(
+        surveys, SurveyCache(surveys, newest_ttl=0), InMemoryResponseStore(), ["ada"], check=upload_warnings
+    )
+    unreachable = (
+        LUNCH + b"    next:\n      - {goto: end}\n  - id: drink\n    type: text\n    text: And to drink?\n"
+    )
+
+    clean = await service.load("lunch.yaml", LUNCH)
+    warned = await service.load("lunch.yaml", unreachable)
+
+    assert clean == AdminReply("stored lunch version 1 (lunch.yaml)")
+    assert warned.text == "stored lunch version 2 (lunch.yaml)"
+    assert warned.detail.splitlines() == [
+        "surveybot check: 1 warning (1 path; shortest 1 question, longest 1)",
+        "lunch.yaml:9: question 'drink': no path reaches this question: "
+        "the rules before it always go past it [unreachable]",
+    ]

@@ -33,6 +33,7 @@ from adapters.stores.memory import (
     InMemorySessionStore,
     InMemorySurveyStore,
 )
+from adapters.telegram.render import keyboard
 from bot import texts
 from bot.catalog import SurveyCache, publish
 from bot.engine import Engine
@@ -412,7 +413,7 @@ async def test_a_long_text_is_sent_in_pieces_with_the_keyboard_on_the_last(bot: 
     ],
 )
 def test_keyboard_rows(qtype: QuestionType, choices: list[str], rows: list[int]) -> None:
-    markup = tg.keyboard(question(qtype, choices))
+    markup = keyboard(question(qtype, choices))
     assert markup is not None
     assert [len(row) for row in markup.inline_keyboard] == rows
 
@@ -426,7 +427,7 @@ def test_a_tick_never_moves_a_button() -> None:
         choices=tuple(Button(b.label, b.value, selected=True) for b in plain.choices),
         question_type=QuestionType.MULTI_CHOICE,
     )
-    before, after = tg.keyboard(plain), tg.keyboard(ticked)
+    before, after = keyboard(plain), keyboard(ticked)
     assert before is not None and after is not None
     assert [len(r) for r in before.inline_keyboard] == [len(r) for r in after.inline_keyboard]
 
