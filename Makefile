@@ -36,7 +36,7 @@ help:
 	@echo "make install         create .venv and .venv-secantus, install redis-server (idempotent)"
 	@echo "make run             start the embedded services, load surveys/, serve the web chat, chat '$(SURVEY)' in the terminal"
 	@echo "make test            lint + unit, integration and e2e tests (what CI runs)"
-	@echo "make lint            ruff check, ruff format --check, mypy"
+	@echo "make lint            ruff check, ruff format --check, mypy, surveybot check surveys"
 	@echo "make services-up     start the embedded SecantusDB and Redis (data under var/)"
 	@echo "make services-down   stop them"
 	@echo "make bench           run the benchmarks in bench/ (figures printed, ~10 minutes)"
@@ -150,6 +150,7 @@ lint: install
 	$(BIN)/mypy || status=1; \
 	$(BIN)/mypy --strict --explicit-package-bases tests || status=1; \
 	MYPYPATH=bench $(BIN)/mypy --strict --explicit-package-bases bench || status=1; \
+	$(SURVEYBOT) check surveys || status=1; \
 	exit $$status
 
 bench: install
@@ -158,6 +159,7 @@ bench: install
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/telegram_vs_bare.py --profile
 	$(BIN)/python bench/campaigns.py
+	$(BIN)/python bench/check_paths.py
 
 # --- cleaning -----------------------------------------------------------------------------------------
 
