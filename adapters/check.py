@@ -226,7 +226,7 @@ def limit_findings(survey: Survey) -> list[Finding]:
 
     def add(code: str, text: _Text, message: str) -> None:
         question = text.question.id if text.question is not None else None
-        found.append(Finding(code, survey.file, text.line, message, question))
+        found.append(Finding(survey.file, text.line, message, question, code))
 
     for text in _texts(survey):
         telegram = _message(survey, text, "telegram")

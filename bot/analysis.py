@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from bot import placeholders
 from bot.answers import display, parse_answer, rating_bounds
-from bot.errors import InvalidAnswer
+from bot.errors import InvalidAnswer, Problem
 from bot.expressions import Comparison, Expression, Literal, Name
 from bot.responses import AnswerValue
 from bot.survey import CHOICE_TYPES, END, Question, QuestionType, Survey
@@ -42,18 +42,14 @@ SKIP = "/skip"
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One warning about a survey, located at ``file:line``; ``code`` names its kind (``unreachable``)."""
+class Finding(Problem):
+    """A warning about a survey that loads: a :class:`~bot.errors.Problem` (``FILE:LINE: …``) with the
+    ``code`` of its kind (``unreachable``), which ``--ignore`` and JSON readers go by."""
 
-    code: str
-    file: str
-    line: int
-    message: str
-    question: str | None = None
+    code: str = ""
 
     def __str__(self) -> str:
-        where = f"question '{self.question}': " if self.question else ""
-        return f"{self.file}:{self.line}: {where}{self.message} [{self.code}]"
+        return f"{super().__str__()} [{self.code}]"
 
 
 CODES: Mapping[str, str] = {
@@ -458,7 +454,7 @@ class _Findings:
         self.found: list[Finding] = []
 
     def add(self, code: str, line: int, message: str, question: str | None = None) -> None:
-        self.found.append(Finding(code, self.survey.file, line, message, question))
+        self.found.append(Finding(self.survey.file, line, message, question, code))
 
 
 def _kind(question: Question) -> str:

@@ -379,7 +379,7 @@ def console_router(app: App, token: str) -> APIRouter:
     ) -> HTMLResponse:
         chosen = await app.cache.get(survey_id, version)
         report = await check_stored(chosen)
-        findings = [(f.line, str(f)) for f in report.findings] if report else []
+        findings = [(f.line, str(f)) for f in report.findings]
         return pages.render(request, "source.html", survey=chosen, lines=annotate(chosen.source, findings))
 
     @router.post("/surveys/{survey_id}/archive", dependencies=form)
@@ -468,30 +468,17 @@ def console_router(app: App, token: str) -> APIRouter:
             question_columns=[(c, questions.get(c, "")) for c in table.columns[len(META_COLUMNS) :]],
         )
 
+    @router.get("/surveys/{survey_id}/export.{kind}", dependencies=session)
     async def export(
-        survey_id: str, kind: Literal["csv", "json"], status: str, start: str, end: str
+        survey_id: str,
+        kind: Literal["csv", "json"],
+        status: str = "",
+        start: Annotated[str, Query(alias="from")] = "",
+        end: Annotated[str, Query(alias="to")] = "",
     ) -> Response:
         await app.cache.get(survey_id)
         table = await filtered_table(app, survey_id, response_filter(status, start, end))
         return export_download(table, survey_id, kind)
-
-    @router.get("/surveys/{survey_id}/export.csv", dependencies=session)
-    async def export_csv(
-        survey_id: str,
-        status: str = "",
-        start: Annotated[str, Query(alias="from")] = "",
-        end: Annotated[str, Query(alias="to")] = "",
-    ) -> Response:
-        return await export(survey_id, "csv", status, start, end)
-
-    @router.get("/surveys/{survey_id}/export.json", dependencies=session)
-    async def export_json(
-        survey_id: str,
-        status: str = "",
-        start: Annotated[str, Query(alias="from")] = "",
-        end: Annotated[str, Query(alias="to")] = "",
-    ) -> Response:
-        return await export(survey_id, "json", status, start, end)
 
     # --- campaigns
 

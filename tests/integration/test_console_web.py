@@ -368,6 +368,7 @@ async def test_responses_filters_paging_and_exports(console: Console) -> None:
     whole = await console.web.get("/console/surveys/pager/export.csv")
     api = await console.web.get("/api/surveys/pager/export.csv", headers={"Authorization": f"Bearer {TOKEN}"})
     assert whole.content == api.content, "without filters, the console's export is the API's"
+    assert (await console.web.get("/console/surveys/pager/export.xml")).status_code == 422
 
     for bad in ("?status=done", "?from=yesterday", "?to=2025-02-30"):
         assert (await console.web.get("/console/surveys/pager/responses" + bad)).status_code == 400
