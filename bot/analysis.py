@@ -93,8 +93,15 @@ def _comparisons(survey: Survey) -> Iterator[tuple[Question, Expression, Compari
                 yield question, expression, comparison
 
 
+_AROUND = {QuestionType.NUMBER: 0, QuestionType.DATE: "2000-01-01"}
+"""Where answers compared with another answer (``a < b``) are tried, on either side, when no literal
+says where: both sides then take values below, at and above it."""
+_SECOND_TEXT = {QuestionType.TEXT: "Another answer", QuestionType.EMAIL: "other@example.org"}
+
+
 def _literals(survey: Survey) -> dict[str, list[object]]:
-    """For each question id, the literal values it is compared with anywhere (lists flattened)."""
+    """For each question id, the literal values it is compared with anywhere (lists flattened), and
+    for one compared with another answer, a point to try both on either side of."""
     found: dict[str, list[object]] = defaultdict(list)
     for _, _, comparison in _comparisons(survey):
         sides = (comparison.left, comparison.right)
@@ -102,6 +109,12 @@ def _literals(survey: Survey) -> dict[str, list[object]]:
             if isinstance(mine, Name) and isinstance(other, Literal):
                 items = other.value if isinstance(other.value, list) else [other.value]
                 found[mine.id].extend(items)
+            elif isinstance(mine, Name) and isinstance(other, Name):
+                kind = survey.question(mine.id).type
+                if kind in _AROUND:
+                    found[mine.id].append(_AROUND[kind])
+                if kind in _SECOND_TEXT:
+                    found[mine.id].append(_SECOND_TEXT[kind])
     return found
 
 

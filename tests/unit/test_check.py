@@ -180,6 +180,35 @@ def test_independent_branches_multiply_paths() -> None:
     assert (analysis.paths.shortest, analysis.paths.longest) == (12, 18)
 
 
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [("number", ""), ("number", "\n    integer: true"), ("date", ""), ("text", ""), ("email", "")],
+)
+def test_answers_compared_with_each_other_are_tried_on_both_sides(kind: str, fields: str) -> None:
+    s = load_text(
+        f"""id: s
+title: S
+questions:
+  - id: a
+    type: {kind}
+    text: A?{fields}
+  - id: b
+    type: {kind}
+    text: B?{fields}
+    next:
+      - {{if: "a < b", goto: end}}
+  - id: c
+    type: text
+    text: C?
+"""
+    )
+
+    analysis = analyse(s)
+
+    assert sorted(analysis.paths.questions) == [("a", "b"), ("a", "b", "c")]
+    assert analysis.findings == ()
+
+
 def test_a_survey_too_large_to_walk_in_full_is_sampled_and_says_so() -> None:
     s = survey(BRANCHY)
 
@@ -683,6 +712,9 @@ def random_surveys(draw: st.DrawFn) -> tuple[Survey, dict[str, list[AnswerValue]
         else:
             literal = draw(st.sampled_from(literals[kind]))
             op = "in" if literal.startswith("[") else draw(st.sampled_from(["==", "!=", "<", ">=", "!="]))
+            alike = [n for n in range(before) if n != name and kinds[n] == kind]
+            if alike and not literal.startswith("[") and draw(st.booleans()):
+                literal = f"q{draw(st.sampled_from(alike))}"  # one answer compared with another
             test = f"q{name} {op} {literal}"
         if draw(st.booleans()):
             test = f"not ({test})"
