@@ -431,7 +431,8 @@ def _slack_block(block: dict[str, Any]) -> list[str]:
 async def _transcript(survey: Survey, said: Sequence[str], platform: str) -> str:
     chat = _Chat(survey, platform)
     await publish(chat.store, replace(survey, version=survey.version or 1))
-    await chat.send(f"/start {survey.id}")
+    # Slack keeps typed /commands for itself: there respondents type the bare word.
+    await chat.send(f"{'' if platform == 'slack' else '/'}start {survey.id}")
     for line in said:
         await chat.send(line)
     return "\n".join(chat.lines).rstrip() + "\n"

@@ -586,6 +586,7 @@ def test_a_slack_transcript_shows_ticked_checkboxes() -> None:
 
     text = transcript(s, ["[Dog]", "[Done]"], "slack")
 
+    assert text.startswith("> start s\n")
     assert "☐ Cat\n  ☐ Dog" in text
     assert "☐ Cat\n    ☑ Dog" in text  # the message edited with the tick
     assert "Pets?\n    ✓ Dog" in text
