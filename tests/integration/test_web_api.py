@@ -290,7 +290,13 @@ async def test_upload_take_over_the_websocket_and_export_every_value(
 ) -> None:
     created = await upload(admin, COFFEE)
     assert created.status_code == 201, created.text
-    assert created.json() == {"id": "coffee", "title": "Coffee survey", "version": 1, "stored": True}
+    assert created.json() == {
+        "id": "coffee",
+        "title": "Coffee survey",
+        "version": 1,
+        "stored": True,
+        "warnings": [],
+    }
     again = await upload(admin, COFFEE)
     assert (again.status_code, again.json()["stored"]) == (200, False)
 
