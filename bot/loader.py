@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from bot import placeholders
 from bot.errors import DefinitionError, ExpressionError, Problem
 from bot.expressions import Expression, parse
 from bot.located import (
+    Entry,
     Fields,
     Map,
     Node,
@@ -43,6 +44,7 @@ from bot.survey import (
     Rule,
     Settings,
     Survey,
+    TextPath,
     Webhook,
 )
 
@@ -125,7 +127,12 @@ _ITEM_ID = re.compile(r"[a-z][a-z0-9_]*")
 """Question and choice ids."""
 _MAX_ID_LENGTH = 32
 
-_TOP_FIELDS = frozenset({"id", "title", "version", "settings", "welcome", "goodbye", "questions"})
+_TOP_FIELDS = frozenset(
+    {"id", "title", "version", "languages", "settings", "welcome", "goodbye", "questions"}
+)
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+"""A language code as a survey declares it: ISO 639 (``en``, ``de``, ``es``, ``fil``)."""
+MAX_LANGUAGES = 20
 _SETTINGS_FIELDS = frozenset(
     {
         "one_response_per_user",
@@ -206,6 +213,9 @@ class _SurveyReader:
         self._report = report
         self._positions: dict[str, int] = {}
         """Question id → index of its first question in the file."""
+        self._languages: tuple[str, ...] = ()
+        self._translations: dict[str, dict[TextPath, str]] = {}
+        """Language (other than the first) → where a text is (:data:`bot.survey.TextPath`) → its text."""
 
     def read(self, root: Node) -> Survey | None:
         if not isinstance(root, Map):
@@ -216,11 +226,12 @@ class _SurveyReader:
         survey_id = top.string("id", required=True)
         if survey_id is not None and (problem := _id_problem(survey_id, _SURVEY_ID, "[a-z0-9][a-z0-9_-]*")):
             top.problem(top.line("id"), problem)
-        title = top.string("title", required=True)
+        self._languages = self._read_languages(top)
+        title = self._written(top, "title", ("title",), required=True)
         version = top.integer("version", minimum=1, maximum=MAX_VERSION)
         settings = self._settings(top)
-        welcome = top.string("welcome")
-        goodbye = top.string("goodbye")
+        welcome = self._written(top, "welcome", ("welcome",))
+        goodbye = self._written(top, "goodbye", ("goodbye",))
 
         questions: list[Question] = []
         question_nodes = top.list("questions", required=True)
@@ -233,8 +244,9 @@ class _SurveyReader:
                 if question is not None:
                     questions.append(question)
         after_all = len(question_nodes.items) if question_nodes is not None else 0
-        self._check_template(top, "welcome", welcome, _before_any_question)
-        self._check_template(top, "goodbye", goodbye, lambda name: self._name_problem(name, after_all))
+        self._check_template(top, "welcome", welcome, _before_any_question, ("welcome",))
+        goodbye_names = lambda name: self._name_problem(name, after_all)  # noqa: E731
+        self._check_template(top, "goodbye", goodbye, goodbye_names, ("goodbye",))
 
         if self._report.problems or survey_id is None or title is None:
             return None
@@ -247,7 +259,86 @@ class _SurveyReader:
             goodbye=goodbye,
             version=version,
             lines={str(key): top.line(str(key)) for key in root.entries},
+            languages=self._languages,
+            language=self._languages[0] if self._languages else None,
+            translations={lang: dict(table) for lang, table in self._translations.items()},
         )
+
+    # --- languages ------------------------------------------------------------------------------------
+
+    def _read_languages(self, top: Fields) -> tuple[str, ...]:
+        """``languages``: the codes a survey is written in, the first the default (an extension of the
+        format: without it, a survey is in one language, which it does not name)."""
+        node = top.list("languages")
+        if node is None:
+            return ()
+        found: list[str] = []
+        for item in node.items:
+            value = item.value if isinstance(item, Scalar) else None
+            if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
+                top.problem(item.line, f"a language is a code like en, de or es, not {describe(item)}")
+            elif value in found:
+                top.problem(item.line, f"language '{value}' is named twice")
+            else:
+                found.append(value)
+        if not node.items:
+            top.problem(node.line, "'languages' must name at least one language")
+        if len(found) > MAX_LANGUAGES:
+            top.problem(node.line, f"at most {MAX_LANGUAGES} languages, not {len(found)}")
+        return tuple(found)
+
+    def _written(
+        self, fields: Fields, key: Hashable, path: TextPath, *, required: bool = False
+    ) -> str | None:
+        """A text the respondent reads: a string, or in a survey of several languages a mapping with
+        one string per language (``{en: …, de: …}``). Returns the first language's text and keeps the
+        others under ``path``; a missing or unknown language is a problem at the mapping's line."""
+        found = self._texts(fields, key, required=required)
+        if found is None:
+            return None
+        self._keep(path, found)
+        return found[0]
+
+    def _keep(self, path: TextPath, texts: tuple[str, ...]) -> None:
+        for code, text in zip(self._languages[1:], texts[1:], strict=True):
+            self._translations.setdefault(code, {})[path] = text
+
+    def _texts(self, fields: Fields, key: Hashable, *, required: bool = False) -> tuple[str, ...] | None:
+        """The text under ``key`` in each language of the survey, in their order (one, when it
+        declares none or one)."""
+        node = fields.get(key, required=required)
+        if node is None:
+            return None
+        many = len(self._languages) > 1
+        if not isinstance(node, Map):
+            if many:
+                codes = ", ".join(self._languages)
+                example = ", ".join(f"{code}: …" for code in self._languages)
+                fields.problem(
+                    node.line,
+                    f"'{key}' must be given in each language of the survey ({codes}): {{{example}}}",
+                )
+                return None
+            text = fields.string(key, required=required)
+            return None if text is None else (text,) * max(1, len(self._languages))
+        if not self._languages:
+            fields.problem(
+                node.line, f"'{key}' is given per language, but the survey declares no 'languages'"
+            )
+            return None
+        texts = Fields(self._report, node, fields.question)
+        texts.check_unknown(self._languages, f" in '{key}': not a language of the survey")
+        missing = [code for code in self._languages if code not in node.entries]
+        if missing:
+            fields.problem(node.line, f"'{key}' has no {', '.join(missing)} translation")
+        found = {code: texts.string(code, required=False) for code in self._languages if code in node.entries}
+        if missing or any(text is None for text in found.values()):
+            return None
+        return tuple(str(found[code]) for code in self._languages)
+
+    def _translated(self, path: TextPath) -> list[tuple[str, str]]:
+        """The other languages' texts kept under ``path``: (language, text)."""
+        return [(code, table[path]) for code, table in self._translations.items() if path in table]
 
     def _settings(self, top: Fields) -> Settings:
         node = top.mapping("settings")
@@ -359,21 +450,26 @@ class _SurveyReader:
         key: str,
         template: str | None,
         allowed: Callable[[str], str | None],
+        path: TextPath | None = None,
     ) -> None:
-        """Report malformed placeholders in ``template`` and those naming what ``allowed`` refuses."""
+        """Report malformed placeholders in ``template`` (and its translations kept under ``path``) and
+        those naming what ``allowed`` refuses."""
         if template is None:
             return
         where = fields.line(key)
-        try:
-            names = placeholders.names(template)
-        except ValueError as error:
-            fields.problem(where, f"{key}: {error}")
-            return
-        for name in dict.fromkeys(names):
-            if name == placeholders.RESPONDENT_NAME:
+        others = self._translated(path) if path is not None else []
+        for code, text in [("", template), *others]:
+            label = f"{key} ({code})" if code else key
+            try:
+                names = placeholders.names(text)
+            except ValueError as error:
+                fields.problem(where, f"{label}: {error}")
                 continue
-            if problem := allowed(name):
-                fields.problem(where, f"{key}: placeholder {{{name}}} names {problem}")
+            for name in dict.fromkeys(names):
+                if name == placeholders.RESPONDENT_NAME:
+                    continue
+                if problem := allowed(name):
+                    fields.problem(where, f"{label}: placeholder {{{name}}} names {problem}")
 
     def _expression(
         self, fields: Fields, key: str, label: str, here: int, *, itself: bool
@@ -415,10 +511,11 @@ class _SurveyReader:
         question_type = self._type(fields)
         type_fields = _TYPE_FIELDS[question_type] if question_type else _ANY_TYPE_FIELDS
         fields.check_unknown(_COMMON_FIELDS | type_fields)
-        text = fields.string("text", required=True)
+        qid = question_id or ""
+        text = self._written(fields, "text", ("question", qid, "text"), required=True)
         required = fields.boolean("required")
-        reply = fields.string("reply")
-        error = fields.string("error")
+        reply = self._written(fields, "reply", ("question", qid, "reply"))
+        error = self._written(fields, "error", ("question", qid, "error"))
 
         def earlier(name: str) -> str | None:
             return self._name_problem(name, position)
@@ -426,9 +523,9 @@ class _SurveyReader:
         def answered(name: str) -> str | None:
             return self._name_problem(name, position, itself=True)
 
-        self._check_template(fields, "text", text, earlier)
-        self._check_template(fields, "reply", reply, answered)
-        self._check_template(fields, "error", error, earlier)
+        self._check_template(fields, "text", text, earlier, ("question", qid, "text"))
+        self._check_template(fields, "reply", reply, answered, ("question", qid, "reply"))
+        self._check_template(fields, "error", error, earlier, ("question", qid, "error"))
 
         question = Question(
             id=question_id or "",
@@ -558,7 +655,7 @@ class _SurveyReader:
                         entry.key_line, f"labels: {key!r} is not a rating from {low} to {high}"
                     )
                     continue
-                text = label_fields.string(key)
+                text = self._written(label_fields, key, ("rating", fields.question or "", str(key)))
                 if text is not None:
                     labels[key] = text
         return replace(question, min_value=float(low), max_value=float(high), labels=labels)
@@ -601,11 +698,27 @@ class _SurveyReader:
         return tuple(choices)
 
     def _choice(self, fields: Fields, node: Node, position: int) -> Choice | None:
+        qid = fields.question or ""
         if isinstance(node, Scalar) and isinstance(node.value, str):
             if not node.value.strip():
                 fields.problem(node.line, "a choice must not be empty")
                 return None
+            if len(self._languages) > 1:
+                codes = ", ".join(self._languages)
+                fields.problem(
+                    node.line, f"a choice must be labelled in each language of the survey ({codes})"
+                )
+                return None
             return Choice(id=choice_id(node.value), label=node.value, line=node.line)
+        if isinstance(node, Map) and self._languages and set(map(str, node.entries)) <= set(self._languages):
+            # The short form of a choice in several languages: {en: Dark chocolate, de: Zartbitter}.
+            holder = Map({"label": Entry(node.line, node)}, node.line)
+            labels = self._texts(Fields(self._report, holder, fields.question), "label")
+            if labels is None or not labels[0].strip():
+                return None
+            derived = choice_id(labels[0])
+            self._keep(("choice", qid, derived, "label"), labels)
+            return Choice(id=derived, label=labels[0], line=node.line)
         if not isinstance(node, Map):
             fields.problem(
                 node.line,
@@ -619,10 +732,15 @@ class _SurveyReader:
         if identifier is not None and (problem := _id_problem(identifier, _ITEM_ID, "[a-z][a-z0-9_]*")):
             choice.problem(choice.line("id"), f"choice {problem}")
             identifier = None
-        label = choice.string("label", required=True)
-        reply = choice.string("reply")
+        cid = identifier or ""
+        label = self._written(choice, "label", ("choice", qid, cid, "label"), required=True)
+        reply = self._written(choice, "reply", ("choice", qid, cid, "reply"))
         self._check_template(
-            choice, "reply", reply, lambda name: self._name_problem(name, position, itself=True)
+            choice,
+            "reply",
+            reply,
+            lambda name: self._name_problem(name, position, itself=True),
+            ("choice", qid, cid, "reply"),
         )
         if identifier is None or label is None:
             return None

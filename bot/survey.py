@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.expressions import Expression
+
+TextPath = tuple[str, ...]
+"""Where a text of a survey is, for its translations: ``("title",)``, ``("welcome",)``, ``("goodbye",)``,
+``("question", ID, "text"|"reply"|"error")``, ``("choice", QUESTION, CHOICE, "label"|"reply")``,
+``("rating", QUESTION, VALUE)``."""
 
 END = "end"
 """The ``goto`` target that finishes the survey."""
@@ -167,6 +172,28 @@ class Survey:
     """Hash of the file's parsed content without its ``version``: equal hashes mean the same survey."""
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
     """Where the top-level fields are written (``welcome``, ``goodbye``, …), for ``surveybot check``."""
+    languages: tuple[str, ...] = ()
+    """The languages the survey is written in (``languages``, an extension of the format), the first
+    the default; empty when it declares none (it is then in one language it does not name)."""
+    language: str | None = None
+    """The language of this value's texts: the first of ``languages``, or the one of :meth:`in_language`."""
+    translations: Mapping[str, Mapping[TextPath, str]] = field(default_factory=dict, compare=False)
+    """Language (other than the first) → where each text is → its text in that language."""
+
+    def in_language(self, language: str | None) -> Survey:
+        """The survey with its texts in ``language`` (one of :attr:`languages`); itself for the default
+        language, an unknown one, or None. Ids, rules and settings are the same in every language."""
+        table = self.translations.get(language or "")
+        if not table or language == self.language:
+            return self
+        key = (self.id, self.version, self.content_hash, language)
+        found = _LOCALIZED.get(key)
+        if found is None:
+            found = _localize(self, table, language or "")
+            if len(_LOCALIZED) >= _LOCALIZED_KEPT:
+                _LOCALIZED.pop(next(iter(_LOCALIZED)))
+            _LOCALIZED[key] = found
+        return found
 
     def question(self, question_id: str) -> Question:
         for q in self.questions:
@@ -179,3 +206,43 @@ class Survey:
             if q.id == question_id:
                 return i
         raise KeyError(question_id)
+
+
+_LOCALIZED_KEPT = 256
+_LOCALIZED: dict[tuple[str, int | None, str, str | None], Survey] = {}
+"""Surveys in another language, built once per stored version (a stored version never changes)."""
+
+
+def _localize(survey: Survey, table: Mapping[TextPath, str], language: str) -> Survey:
+    def text(path: TextPath, default: str) -> str:
+        return table.get(path, default)
+
+    def optional(path: TextPath, default: str | None) -> str | None:
+        return None if default is None else table.get(path, default)
+
+    questions = tuple(
+        replace(
+            q,
+            text=text(("question", q.id, "text"), q.text),
+            reply=optional(("question", q.id, "reply"), q.reply),
+            error=optional(("question", q.id, "error"), q.error),
+            choices=tuple(
+                replace(
+                    c,
+                    label=text(("choice", q.id, c.id, "label"), c.label),
+                    reply=optional(("choice", q.id, c.id, "reply"), c.reply),
+                )
+                for c in q.choices
+            ),
+            labels={n: text(("rating", q.id, str(n)), label) for n, label in q.labels.items()},
+        )
+        for q in survey.questions
+    )
+    return replace(
+        survey,
+        title=text(("title",), survey.title),
+        welcome=optional(("welcome",), survey.welcome),
+        goodbye=optional(("goodbye",), survey.goodbye),
+        questions=questions,
+        language=language,
+    )
