@@ -30,7 +30,7 @@ CHAT_USER ?= $(or $(USER),$(shell id -un))
 CHAT_NAME ?= $(CHAT_USER)
 
 .PHONY: help install install-test redis-server chromium run test pytest lint services-up services-down services-status \
-        bench clean clean-data npm-deps lock
+        bench clean clean-data npm-deps lock catalogs
 
 help:
 	@echo "make install         create .venv and .venv-secantus, install redis-server (idempotent)"
@@ -41,6 +41,7 @@ help:
 	@echo "make services-down   stop them"
 	@echo "make bench           run the benchmarks in bench/ (figures printed, ~10 minutes)"
 	@echo "make lock            renew the pinned, hashed dependency versions in requirements/"
+	@echo "make catalogs        extract the bot's texts to bot/locale/surveybot.pot, merge them into each .po"
 	@echo "make clean           remove caches and build output (keeps var/)"
 	@echo "make clean-data      stop the services and remove var/ (all local survey data)"
 
@@ -87,6 +88,19 @@ lock: install
 	$(LOCK) pyproject.toml --extra dev -o requirements/dev.txt
 	$(LOCK) pyproject.toml -o requirements/prod.txt
 	$(LOCK) requirements/secantus.in -o requirements/secantus.txt
+
+# The bot's own texts: extract every marked text of bot/ into the template, then merge it into each
+# language's .po (new texts appear untranslated, changed ones fuzzy: translate them, then commit).
+# tests/unit/test_i18n.py extracts with the same keywords and fails when the template is not current.
+CATALOG_KEYWORDS := --no-default-keywords -k _ -k gettext -k ngettext:1,2 -k N_ -k Plural:1,2
+catalogs: install
+	$(BIN)/pybabel --quiet extract -F babel.cfg $(CATALOG_KEYWORDS) --add-comments=Translators: \
+		--add-location=file --sort-output \
+		--header-comment="# The bot's own texts: the template of every catalog (make catalogs)." \
+		--project=surveybot --version=$$($(BIN)/python -c \
+		'import importlib.metadata as m; print(m.version("surveybot"))') \
+		-o bot/locale/surveybot.pot bot
+	$(BIN)/pybabel --quiet update -i bot/locale/surveybot.pot -d bot/locale -D surveybot --ignore-obsolete
 
 # Reinstalls when package.json or its lock file changes.
 npm-deps: node_modules/.installed
