@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Protocol
 
+from bot.links import GuessPolicy, Redemption
 from bot.messages import ConversationKey
 from bot.responses import Answer, Response, Session, Status, Ticks, Turn
 from bot.survey import Survey
@@ -199,3 +200,46 @@ class SessionStore(Protocol):
     async def abort(self, key: ConversationKey, turn: Turn) -> None:
         """Release the lock without marking anything, so that a redelivery is handled afresh. When the
         store cannot be reached, the release is retried in the background while the lock lasts."""
+
+
+class LinkStore(Protocol):
+    """Cross-channel links (docs/linking.md): short-lived link codes, the guessing counters, and which
+    identity is an alias of which. Identities are respondent keys (:func:`bot.links.identity`) and codes
+    arrive as :func:`bot.links.code_hash`: nothing here is a platform id or a code one could type.
+
+    Links form stars: an identity is either a *canonical* one (its responses are stored under it) or an
+    alias of exactly one canonical identity, never an alias of an alias.
+    """
+
+    async def issue(self, identity: str, code_hash: str, ttl_s: int) -> bool:
+        """Make ``code_hash`` redeemable for ``ttl_s`` seconds as ``identity``'s code, replacing the code
+        it was issued before. False (nothing changed) when that code is live for another identity: draw
+        another code."""
+
+    async def redeem(self, identity: str, code_hash: str, policy: GuessPolicy) -> Redemption:
+        """``identity`` typed the code of ``code_hash``: in one atomic step, refuse without trying when
+        the identity's or everyone's failures are at ``policy``'s limits; else take the code (single use)
+        and say who issued it; else count a failure. The identity's own code is left live. The same
+        identity redeeming a code it took already gets the same answer for a while
+        (:data:`bot.links.REDEEMED_KEPT_S`), so that a retry or a redelivery is answered alike."""
+
+    async def alias(self, identity: str) -> str | None:
+        """The canonical identity ``identity`` is an alias of, or None (asked for every message)."""
+
+    async def aliases(self, canonical: str) -> list[str]:
+        """The identities that are aliases of ``canonical``, sorted."""
+
+    async def link(self, identity: str, canonical: str) -> str:
+        """Join ``identity``, with every alias it has, to ``canonical``'s group, and return that group's
+        canonical identity: ``canonical`` itself, or the one it is an alias of. Pass as ``canonical`` the
+        side whose responses should be resumed; the other side's canonical identity becomes an alias (its
+        responses stay stored under it, unreached until it is unlinked). Linking two identities already
+        linked changes nothing.
+
+        Two groups linked each to the other at the same moment end as one group all the same, but the
+        caller that finished first may have been told the canonical identity that the second then made
+        an alias: :meth:`alias` is the truth."""
+
+    async def unlink(self, identity: str) -> list[str]:
+        """Undo links, from either side: an alias stops being one; a canonical identity loses every alias
+        it has. Returns the identities that stopped being aliases, sorted (none when there were none)."""
