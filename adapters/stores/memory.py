@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
+import math
 import secrets
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -29,6 +30,7 @@ from bot.errors import (
     SurveyNotFound,
     VersionConflict,
 )
+from bot.links import REDEEMED_KEPT_S, GuessPolicy, RedeemStatus, Redemption
 from bot.messages import ConversationKey
 from bot.responses import (
     APPLIED_KEPT,
@@ -606,3 +608,111 @@ class InMemoryContactStore(_Switch):
             for (p, user), (name, have) in self.people.items()
             if p == platform and have & set(tags)
         )
+
+
+class InMemoryLinkStore(_Switch):
+    """Link codes, guessing counters and aliases with the semantics of the Redis and MongoDB stores."""
+
+    _EVERYONE = ""
+    """The overall counter's key: no identity (a respondent key) is empty."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, tuple[str, float]] = {}
+        """Code hash → (issuer, expires)."""
+        self._issued: dict[str, str] = {}
+        """Identity → the hash of its code."""
+        self._taken: dict[str, tuple[str, str, float]] = {}
+        """Code hash → (redeemer, issuer, until when the redeemer gets the same answer)."""
+        self._failures: dict[str, tuple[int, float]] = {}
+        """Identity (or everyone) → (failures, end of the window that began at the first)."""
+        self._aliases: dict[str, str] = {}
+        self._next_purge = 0.0
+
+    def _purge(self, now: float) -> None:
+        if now < self._next_purge:
+            return
+        self._next_purge = now + 1.0
+        for table in (self._codes, self._failures):
+            for key in [k for k, v in table.items() if v[-1] <= now]:
+                del table[key]
+        for key in [k for k, v in self._taken.items() if v[2] <= now]:
+            del self._taken[key]
+        for identity in [i for i, h in self._issued.items() if h not in self._codes]:
+            del self._issued[identity]
+
+    async def issue(self, identity: str, code_hash: str, ttl_s: int) -> bool:
+        self._check()
+        now = time.monotonic()
+        self._purge(now)
+        held = self._codes.get(code_hash)
+        if held is not None and held[1] > now and held[0] != identity:
+            return False
+        old = self._issued.get(identity)
+        old_held = self._codes.get(old) if old is not None and old != code_hash else None
+        if old is not None and old_held is not None and old_held[0] == identity:
+            del self._codes[old]
+        self._codes[code_hash] = (identity, now + ttl_s)
+        self._issued[identity] = code_hash
+        return True
+
+    async def redeem(self, identity: str, code_hash: str, policy: GuessPolicy) -> Redemption:
+        self._check()
+        now = time.monotonic()
+        self._purge(now)
+        taken = self._taken.get(code_hash)
+        if taken is not None and taken[2] > now and taken[0] == identity:
+            return Redemption(RedeemStatus.TAKEN, taken[1])
+        for who, limit, overall in (
+            (identity, policy.per_identity, False),
+            (self._EVERYONE, policy.overall, True),
+        ):
+            failed, until = self._failures.get(who, (0, now))
+            if until > now and failed >= limit:
+                return Redemption(RedeemStatus.REFUSED, retry_after_s=math.ceil(until - now), overall=overall)
+        held = self._codes.get(code_hash)
+        if held is not None and held[1] > now:
+            issuer = held[0]
+            if issuer == identity:
+                return Redemption(RedeemStatus.OWN, issuer)
+            del self._codes[code_hash]
+            if self._issued.get(issuer) == code_hash:
+                del self._issued[issuer]
+            self._taken[code_hash] = (identity, issuer, now + REDEEMED_KEPT_S)
+            return Redemption(RedeemStatus.TAKEN, issuer)
+        for who, window_s in (
+            (identity, policy.identity_window_s),
+            (self._EVERYONE, policy.overall_window_s),
+        ):
+            failed, until = self._failures.get(who, (0, now))
+            self._failures[who] = (failed + 1, until) if until > now else (1, now + window_s)
+        return Redemption(RedeemStatus.UNKNOWN)
+
+    async def alias(self, identity: str) -> str | None:
+        self._check()
+        return self._aliases.get(identity)
+
+    async def aliases(self, canonical: str) -> builtins.list[str]:
+        self._check()
+        return sorted(a for a, c in self._aliases.items() if c == canonical)
+
+    async def link(self, identity: str, canonical: str) -> str:
+        self._check()
+        root = self._aliases.get(canonical, canonical)
+        joining = self._aliases.get(identity, identity)
+        if root == joining:
+            return root
+        for alias, of in builtins.list(self._aliases.items()):
+            if of == joining:
+                self._aliases[alias] = root
+        self._aliases[joining] = root
+        return root
+
+    async def unlink(self, identity: str) -> builtins.list[str]:
+        self._check()
+        if identity in self._aliases:
+            del self._aliases[identity]
+            return [identity]
+        gone = sorted(a for a, c in self._aliases.items() if c == identity)
+        for alias in gone:
+            del self._aliases[alias]
+        return gone
