@@ -22,6 +22,7 @@ from adapters.stores.memory import (
     InMemoryContactStore,
     InMemoryDeliveryStore,
     InMemoryInvitationStore,
+    InMemoryLinkStore,
     InMemoryOptOutStore,
 )
 from adapters.web.identity import web_key
@@ -30,7 +31,7 @@ from adapters.webhooks import DeliveryStore, Policy, Poster, Webhooks, webhook_k
 from bot.catalog import SurveyCache
 from bot.engine import Engine
 from bot.messages import ConversationKey
-from bot.ports import ContactStore, OptOutStore, ResponseStore, SessionStore, SurveyStore
+from bot.ports import ContactStore, LinkStore, OptOutStore, ResponseStore, SessionStore, SurveyStore
 
 STATE_DIR = Path("var")
 
@@ -61,6 +62,8 @@ class App:
     opt_outs: OptOutStore = field(default_factory=InMemoryOptOutStore)
     contacts: ContactStore = field(default_factory=InMemoryContactStore)
     """People who joined a list by a link, for campaigns' ``telegram_tags``."""
+    links: LinkStore = field(default_factory=InMemoryLinkStore)
+    """Cross-channel link codes (Redis) and aliases (MongoDB), by :func:`open_app`: docs/linking.md."""
     rate: Rate | None = None
     """Campaign sends' budget (in Redis, shared by every worker, by :func:`open_app`)."""
 
@@ -149,6 +152,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         MongoOptOutStore,
     )
     from adapters.stores.deliveries import MongoDeliveryStore
+    from adapters.stores.links import RedisMongoLinkStore
     from adapters.stores.mongo import MongoResponseStore, MongoSurveyStore, connect_mongo, disconnect_mongo
     from adapters.stores.redis_store import RedisSessionStore, key_secret, redis_from_url
 
@@ -185,10 +189,11 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         dedupe_ttl_s=config.redis.dedupe_ttl,
         key_secret=keys,
     )
+    links = RedisMongoLinkStore.on(sessions.client, alias, executor)
     try:
         await surveys.ensure_indexes()
         await responses.ensure_indexes()
-        for store in (deliveries, campaigns, invitations, opt_outs, contacts):
+        for store in (deliveries, campaigns, invitations, opt_outs, contacts, links):
             await store.ensure_indexes()
     except BaseException:
         await sessions.aclose()
@@ -223,6 +228,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         invitations=invitations,
         opt_outs=opt_outs,
         contacts=contacts,
+        links=links,
         rate=RedisRate(
             sessions.client,
             {"telegram": config.campaigns.telegram_per_second, "slack": config.campaigns.slack_per_second},
