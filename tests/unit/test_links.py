@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,8 @@ from bot.links import (
     typed_code,
 )
 from bot.responses import respondent_key
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_alphabet_is_crockfords_base32() -> None:
@@ -154,3 +157,18 @@ def test_the_policy_and_what_it_costs_a_guesser() -> None:
     assert POLICY.guesses_per_day() == 28_800
     assert expected_guesses(0) == CODE_SPACE + 1
     assert math.isclose(expected_guesses(100), 9_498_633, rel_tol=1e-6)
+
+
+def test_the_documented_numbers_are_the_codes() -> None:
+    doc = (ROOT / "docs" / "linking.md").read_text(encoding="utf-8")
+    days = expected_guesses(100) / POLICY.guesses_per_day()
+    for figure in (
+        f"{CODE_SPACE:,}",
+        f"{ENTROPY_BITS:.2f} bits",
+        f"{POLICY.per_identity} failed",
+        f"{POLICY.overall} failed",
+        f"{POLICY.guesses_per_day():,.0f}",
+        f"{expected_guesses(100):,.0f}",
+        f"{days:,.0f} days",
+    ):
+        assert figure in doc, figure
