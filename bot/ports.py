@@ -98,8 +98,10 @@ class ResponseStore(Protocol):
         ticks: Ticks | None,
         paused: bool,
         update_id: str | None = None,
+        language: str | None = None,
     ) -> Response:
-        """Save the conversation's own state: the choices ticked so far, and whether it is paused.
+        """Save the conversation's own state: the choices ticked so far, whether it is paused, and (when
+        given) the language it goes on in.
 
         Raises :class:`bot.errors.StaleResponse` unless the response is in progress at ``revision``.
         """
@@ -196,6 +198,12 @@ class SessionStore(Protocol):
     async def mark_live(self, key: ConversationKey, question_id: str, message_id: str) -> None:
         """Record that ``message_id`` carries the buttons of ``question_id``, if the session still waits
         for that question (no lock: one atomic change of the stored session, which keeps its lifetime)."""
+
+    async def preferred_language(self, key: ConversationKey) -> str | None:
+        """The language the respondent chose with ``/language`` outside a survey, if any."""
+
+    async def prefer_language(self, key: ConversationKey, language: str) -> None:
+        """Remember the language the respondent chose (for a year; a response keeps its own for good)."""
 
     async def abort(self, key: ConversationKey, turn: Turn) -> None:
         """Release the lock without marking anything, so that a redelivery is handled afresh. When the

@@ -86,6 +86,9 @@ class Response:
     """The respondent said ``stop``: typed text is not taken as an answer until ``start``."""
     campaign: str | None = None
     """The campaign whose shareable link began the response, if one did."""
+    language: str | None = None
+    """The language the respondent is asked in (one of the survey's, or of the bot's own texts when the
+    survey declares none): kept with the response so that every worker and session goes on in it."""
     outbox: tuple[str, ...] = ()
     """Events (:data:`bot.survey.EVENTS`) raised by the writes that made the response what it is, for the
     survey's webhooks, and not yet handed over to them: written in the same operation as the change
@@ -122,6 +125,8 @@ class Session:
     """The platform message whose buttons are live: ``question_id`` as last posted (a session that moves
     to another question drops it). The engine retires those buttons when the conversation moves on,
     whichever process the next message reaches."""
+    language: str | None = None
+    """The response's :attr:`Response.language`, so that a message needs no read to know it."""
 
     @classmethod
     def of(cls, response: Response, question_id: str) -> Session:
@@ -136,6 +141,7 @@ class Session:
             question_id=question_id,
             selection=selection,
             paused=response.paused,
+            language=response.language,
         )
 
 

@@ -219,10 +219,11 @@ class InMemoryResponseStore(_Switch):
         ticks: Ticks | None,
         paused: bool,
         update_id: str | None = None,
+        language: str | None = None,
     ) -> Response:
         self._check()
         old = self._current(response_id, revision, update_id)
-        return self._change(old, update_id, ticks=ticks, paused=paused)
+        return self._change(old, update_id, ticks=ticks, paused=paused, language=language or old.language)
 
     async def complete(
         self,
@@ -307,6 +308,15 @@ class InMemorySessionStore(_Switch):
         self._seen: dict[tuple[str, str], float] = {}
         self._released: dict[ConversationKey, asyncio.Event] = {}
         self._next_purge = 0.0
+        self._languages: dict[ConversationKey, str] = {}
+
+    async def preferred_language(self, key: ConversationKey) -> str | None:
+        self._check()
+        return self._languages.get(key)
+
+    async def prefer_language(self, key: ConversationKey, language: str) -> None:
+        self._check()
+        self._languages[key] = language
 
     def _purge(self, now: float) -> None:
         """Drop what expired: each table at most once a second, so that a busy store stays cheap."""

@@ -107,6 +107,7 @@ class ResponseDocument(mongoengine.Document):  # type: ignore[misc]
     ticks = fields.DictField()
     paused = fields.BooleanField(default=False)
     campaign = fields.StringField()
+    language = fields.StringField()
     outbox = fields.ListField(fields.StringField(), default=None)
     """Absent when empty, so that its sparse index holds only the responses with events to hand over."""
 
@@ -207,6 +208,7 @@ def _response(raw: Document) -> Response:
         paused=bool(raw.get("paused", False)),
         outbox=tuple(raw.get("outbox") or ()),
         campaign=raw.get("campaign"),
+        language=raw.get("language"),
     )
 
 
@@ -458,6 +460,7 @@ class MongoResponseStore(_MongoStore):
             paused=response.paused,
             outbox=list(response.outbox) or None,
             campaign=response.campaign,
+            language=response.language,
         )
         document.validate()
         raw: Document = document.to_mongo().to_dict()
@@ -565,8 +568,11 @@ class MongoResponseStore(_MongoStore):
         ticks: Ticks | None,
         paused: bool,
         update_id: str | None = None,
+        language: str | None = None,
     ) -> Response:
         update: Document = {"$set": {"paused": paused}}
+        if language is not None:
+            update["$set"]["language"] = language
         if ticks is None:
             update["$unset"] = {"ticks": ""}
         else:

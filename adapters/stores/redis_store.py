@@ -1,6 +1,7 @@
 """The session store in Redis: one Lua script, so one round trip, for ``begin`` and one for ``commit``.
 
 Keys: ``{prefix}:s:{platform}:{user}`` the session (compact JSON, with its time-to-live),
+``{prefix}:g:{platform}:{user}`` the language chosen with ``/language``,
 ``{prefix}:l:{platform}:{user}`` the respondent's lock (a random token, expiring after ``lock_ttl_ms``
 should its holder die), ``{prefix}:u:{platform}:{update}`` a handled update id (for dedupe), set only
 once the update is handled.
@@ -107,6 +108,8 @@ def encode_session(session: Session) -> str:
         data["p"] = 1
     if session.live is not None:
         data["l"] = session.live
+    if session.language is not None:
+        data["g"] = session.language
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -126,6 +129,7 @@ def decode_session(raw: bytes | str | None) -> Session | None:
             selection=tuple(int(i) for i in data.get("x", ())),
             paused=bool(data.get("p", False)),
             live=str(data["l"]) if data.get("l") is not None else None,
+            language=str(data["g"]) if data.get("g") is not None else None,
         )
     except (ValueError, TypeError, KeyError):
         return None
@@ -158,6 +162,10 @@ def pseudonym(secret: bytes | None, text: str) -> str:
     if secret is None:
         return text
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+LANGUAGE_TTL_S = 365 * 86400
+"""How long a language chosen with ``/language`` outside a survey is remembered."""
 
 
 class RedisSessionStore:
@@ -255,6 +263,22 @@ class RedisSessionStore:
             self._release_later(keys[0], turn.token)
             raise
         return int(done) == 1
+
+    async def preferred_language(self, key: ConversationKey) -> str | None:
+        try:
+            found = await self.client.get(self._language_key(key))
+        except _FAILURES as error:
+            raise StorageUnavailable(f"Redis: {error}") from error
+        return found.decode() if isinstance(found, bytes) else found
+
+    async def prefer_language(self, key: ConversationKey, language: str) -> None:
+        try:
+            await self.client.set(self._language_key(key), language, ex=LANGUAGE_TTL_S)
+        except _FAILURES as error:
+            raise StorageUnavailable(f"Redis: {error}") from error
+
+    def _language_key(self, key: ConversationKey) -> str:
+        return f"{self.prefix}:g:{key.platform}:{pseudonym(self._key_secret, key.user_id)}"
 
     async def mark_live(self, key: ConversationKey, question_id: str, message_id: str) -> None:
         try:

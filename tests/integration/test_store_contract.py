@@ -453,6 +453,26 @@ async def test_ticks_and_pause_are_saved_with_the_response(stores: Stores) -> No
     assert (r.ticks, r.paused) == (None, False)
 
 
+async def test_the_language_is_kept_with_the_response_and_changed_by_a_mark(stores: Stores) -> None:
+    r = await stores.responses.create(dataclasses.replace(new_response(), language="de"))
+    assert (await stores.responses.get(r.id)).language == "de"
+    r = await stores.responses.mark(r.id, 0, None, False)
+    assert r.language == "de", "a mark without a language keeps it"
+    r = await stores.responses.mark(r.id, 1, None, False, language="es")
+    assert r.language == "es" and await stores.responses.get(r.id) == r
+    assert Session.of(r, "colour").language == "es"
+    plain = await stores.responses.create(new_response(key="k2"))
+    assert plain.language is None
+
+
+async def test_a_chosen_language_is_remembered_per_respondent(stores: Stores) -> None:
+    assert await stores.sessions.preferred_language(KEY) is None
+    await stores.sessions.prefer_language(KEY, "de")
+    await stores.sessions.prefer_language(KEY, "es")
+    assert await stores.sessions.preferred_language(KEY) == "es"
+    assert await stores.sessions.preferred_language(ConversationKey("slack", "42")) is None
+
+
 async def test_count_and_list_by_status_and_start(stores: Stores) -> None:
     assert await stores.responses.count("lunch") == {Status.IN_PROGRESS: 0, Status.COMPLETED: 0}
     ids = []
@@ -490,7 +510,7 @@ async def test_a_session_is_kept_between_turns_and_can_be_dropped(stores: Stores
 
     turn = await stores.sessions.begin(KEY, "u2")
     assert turn.session == SESSION
-    plain = dataclasses.replace(SESSION, selection=(), paused=False, revision=8)
+    plain = dataclasses.replace(SESSION, selection=(), paused=False, revision=8, language="de")
     await stores.sessions.commit(KEY, turn, plain, 60, "u2")
 
     turn = await stores.sessions.begin(KEY, None)
