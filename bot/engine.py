@@ -21,6 +21,7 @@ from bot import actions, answers, texts
 from bot.catalog import SurveyCache
 from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
 from bot.flow import current_question, may_end_after, next_question
+from bot.i18n import ENGLISH, LANGUAGES, Translation, language_name, negotiate, translation
 from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
 from bot.ports import ContactStore, OptOutStore, ResponseStore, SessionStore
@@ -40,7 +41,9 @@ from bot.survey import BUTTON_TYPES, COMPLETED, STARTED, Question, QuestionType,
 
 log = logging.getLogger("surveybot.engine")
 
-COMMANDS = frozenset({"start", "back", "skip", "restart", "stop", "surveys", "help", "optout", "optin"})
+COMMANDS = frozenset(
+    {"start", "back", "skip", "restart", "stop", "surveys", "help", "optout", "optin", "language"}
+)
 
 TAG_PREFIX = "TAG_"
 """``/start TAG_team`` (a Telegram link ``?start=TAG_team``) puts the person on the ``team`` list. Survey ids
@@ -80,6 +83,15 @@ class _Context:
     """A write to the response is under way: if it fails or times out, it may still have landed."""
     refreshed: bool = False
     """The session was found stale and rebuilt from the response once already."""
+    language: str | None = None
+    """The language of the conversation: the response's, once one is known; else None (the
+    respondent's platform language is then used for the bot's own texts)."""
+
+    @property
+    def t(self) -> Translation:
+        """The bot's own texts in the conversation's language (English where the bot has none)."""
+        wanted = [self.language, self.msg.language]
+        return translation(negotiate(filter(None, wanted), LANGUAGES))
 
     def say(self, text: str, kind: Kind = Kind.INFO, actions: tuple[Button, ...] = ()) -> None:
         self.out.append(Outgoing(chat_id=self.msg.chat_id, text=text, kind=kind, actions=actions))
@@ -146,6 +158,7 @@ class Engine:
                     log.info("a duplicate %s update was ignored", key.platform)
                     return []
                 ctx = _Context(msg, turn.session, prompt=turn.session.question_id if turn.session else None)
+                ctx.language = turn.session.language if turn.session is not None else None
                 if turn.session is not None:
                     ctx.ttl = await self._ttl_of(turn.session)
                 await self._run(ctx)
@@ -200,7 +213,7 @@ class Engine:
     async def _retired(self, ctx: _Context, before: Session, live: str) -> Outgoing:
         text = ""
         with contextlib.suppress(SurveyNotFound, KeyError):
-            survey = await self._surveys.get(before.survey_id, before.version)
+            survey = (await self._surveys.get(before.survey_id, before.version)).in_language(before.language)
             question = survey.question(before.question_id)
             text = self._render(ctx, survey, question.text, ctx.values or {})
         return Outgoing(
@@ -215,7 +228,8 @@ class Engine:
         reason = str(exc) or f"no answer within {self._deadline} s"
         log.warning("a %s message could not be handled (%s): %s", msg.platform, type(exc).__name__, reason)
         self._emit("store_error", msg.platform)
-        text = texts.UNCONFIRMED if writing else texts.UNAVAILABLE
+        t = translation(negotiate(filter(None, [msg.language]), LANGUAGES))
+        text = t.gettext(texts.UNCONFIRMED if writing else texts.UNAVAILABLE)
         return [Outgoing(chat_id=msg.chat_id, text=text, kind=Kind.ERROR)]
 
     async def _ttl_of(self, session: Session) -> int:
@@ -239,7 +253,7 @@ class Engine:
         except StaleResponse:
             # Changed again under us (a writer that did not wait for the lock): show where it stands.
             ctx.out.clear()
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            ctx.say(ctx.t.gettext(texts.ALREADY_ANSWERED), Kind.NOTICE)
             await self._replay(ctx)
 
     async def _refresh(self, ctx: _Context) -> bool:
@@ -256,7 +270,7 @@ class Engine:
         ctx.session = None
         if response is None or response.status is not Status.IN_PROGRESS:
             return True
-        survey = await self._surveys.get(response.survey_id, response.version)
+        survey = await self._survey_of(ctx, response)
         question = current_question(survey, response)
         if question is not None:
             log.info("outdated session of a %s respondent rebuilt from the response", ctx.msg.platform)
@@ -273,7 +287,7 @@ class Engine:
                 response = await self._responses.find_by_update(self._key(ctx), ctx.msg.update_id)
         if response is None:
             return
-        survey = await self._surveys.get(response.survey_id, response.version)
+        survey = await self._survey_of(ctx, response)
         if response.status is Status.COMPLETED:
             ctx.session = None
             ctx.say(self._goodbye(ctx, survey, response))
@@ -320,24 +334,28 @@ class Engine:
         if command == "start":
             await self._start(ctx, arg)
         elif command == "surveys":
-            await self._list_surveys(ctx, texts.PICK_SURVEY)
+            await self._list_surveys(ctx, ctx.t.gettext(texts.PICK_SURVEY))
+        elif command == "language":
+            await self._language(ctx, arg)
         elif command == "help":
-            ctx.out.append(Outgoing(chat_id=ctx.msg.chat_id, text=texts.HELP, topic=Topic.HELP))
+            ctx.out.append(
+                Outgoing(chat_id=ctx.msg.chat_id, text=ctx.t.gettext(texts.HELP), topic=Topic.HELP)
+            )
         elif command in ("optout", "optin"):
             if self._opt_outs is None:
-                ctx.say(texts.NO_INVITATIONS)
+                ctx.say(ctx.t.gettext(texts.NO_INVITATIONS))
                 return
             await self._opt_outs.record(self._key(ctx), command == "optout")
-            ctx.say(texts.OPTED_OUT if command == "optout" else texts.OPTED_IN)
+            ctx.say(ctx.t.gettext(texts.OPTED_OUT) if command == "optout" else ctx.t.gettext(texts.OPTED_IN))
         elif command in ("back", "skip", "restart", "stop"):
             active = await self._ongoing_or_finish(ctx)
             verdict = outcome(_state(active), Input(command))
             if active is None or verdict is Outcome.NOT_STARTED:
-                ctx.say(texts.NOTHING_IN_PROGRESS)
+                ctx.say(ctx.t.gettext(texts.NOTHING_IN_PROGRESS))
                 return
             session, survey, question = active
             if verdict is Outcome.PAUSED:
-                ctx.say(texts.STILL_PAUSED.format(title=survey.title))
+                ctx.say(ctx.t.gettext(texts.STILL_PAUSED).format(title=survey.title))
                 return
             if command == "back":
                 await self._back(ctx, session, survey, question)
@@ -351,9 +369,14 @@ class Engine:
                     session.response_id, session.revision, ticks, True, ctx.msg.update_id
                 )
                 ctx.session = Session.of(await self._write(ctx, mark), question.id)
-                ctx.say(texts.PAUSED)
+                ctx.say(ctx.t.gettext(texts.PAUSED))
         else:
-            ctx.say(texts.UNKNOWN_COMMAND.format(command=command) + "\n\n" + texts.HELP, Kind.ERROR)
+            ctx.say(
+                ctx.t.gettext(texts.UNKNOWN_COMMAND).format(command=command)
+                + "\n\n"
+                + ctx.t.gettext(texts.HELP),
+                Kind.ERROR,
+            )
 
     # ------------------------------------------------------------------ the active conversation
 
@@ -365,13 +388,14 @@ class Engine:
         if ctx.session is not None:
             try:
                 survey = await self._surveys.get(ctx.session.survey_id, ctx.session.version)
+                survey = survey.in_language(ctx.language)
                 return ctx.session, survey, survey.question(ctx.session.question_id)
             except (SurveyNotFound, KeyError):
                 ctx.session = None
         response = await self._responses.find_in_progress(self._key(ctx))
         if response is None:
             return None
-        survey = await self._surveys.get(response.survey_id, response.version)
+        survey = await self._survey_of(ctx, response)
         question = current_question(survey, response)
         if question is None:
             await self._finish(ctx, survey, response)
@@ -402,11 +426,11 @@ class Engine:
         active = await self._ongoing_or_finish(ctx)
         if active is None:
             if not ctx.out:
-                ctx.say(texts.NOTHING_IN_PROGRESS)
+                ctx.say(ctx.t.gettext(texts.NOTHING_IN_PROGRESS))
             return
         session, survey, question = active
         if outcome(_state(active), Input.ANSWER) is Outcome.PAUSED:
-            ctx.say(texts.STILL_PAUSED.format(title=survey.title))
+            ctx.say(ctx.t.gettext(texts.STILL_PAUSED).format(title=survey.title))
             return
         answering = ctx.msg.question_id or ctx.prompt
         if answering is not None and answering != question.id:
@@ -414,14 +438,14 @@ class Engine:
             # respondent never saw): never stored as the answer to the next one.
             if not ctx.refreshed:
                 raise StaleResponse(f"typed for {answering}, answered already")
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            ctx.say(ctx.t.gettext(texts.ALREADY_ANSWERED), Kind.NOTICE)
             await self._ask_again(ctx, session, survey, question)
             return
         try:
             if question.pattern is None:
-                value = answers.parse_answer(question, text)
+                value = answers.parse_answer(question, text, ctx.t)
             else:  # a pattern match releases the GIL and is time-limited: off the event loop
-                value = await asyncio.to_thread(answers.parse_answer, question, text)
+                value = await asyncio.to_thread(answers.parse_answer, question, text, ctx.t)
         except InvalidAnswer as exc:
             await self._reject(ctx, session, survey, question, str(exc))
             return
@@ -430,7 +454,7 @@ class Engine:
     async def _not_text(self, ctx: _Context) -> None:
         """Something other than text: say how to answer, and ask the question again if one is waiting."""
         active = await self._ongoing_or_finish(ctx)
-        ctx.say(texts.TEXT_ONLY, Kind.ERROR)
+        ctx.say(ctx.t.gettext(texts.TEXT_ONLY), Kind.ERROR)
         if outcome(_state(active), Input.ATTACHMENT) is Outcome.HANDLE and active is not None:
             session, survey, question = active
             await self._ask_again(ctx, session, survey, question)
@@ -448,17 +472,17 @@ class Engine:
         press = actions.decode(value)
         active = await self._ongoing_or_finish(ctx)
         if active is None or press is None:
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            ctx.say(ctx.t.gettext(texts.ALREADY_ANSWERED), Kind.NOTICE)
             return
         session, survey, question = active
         if press.tag != actions.survey_tag(survey) or press.question_id != question.id:
             if not ctx.refreshed:
                 raise StaleResponse(f"pressed {value}")  # the session may be behind the response: look first
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            ctx.say(ctx.t.gettext(texts.ALREADY_ANSWERED), Kind.NOTICE)
             return
         received = {Role.TOGGLE: Input.TOGGLE, Role.SUBMIT: Input.SUBMIT}.get(press.role, Input.ANSWER)
         if outcome(_state(active), received) is Outcome.PAUSED:
-            ctx.say(texts.STILL_PAUSED.format(title=survey.title), Kind.NOTICE)
+            ctx.say(ctx.t.gettext(texts.STILL_PAUSED).format(title=survey.title), Kind.NOTICE)
             return
         multi = question.type is QuestionType.MULTI_CHOICE
         picked = ctx.msg.picked
@@ -472,16 +496,16 @@ class Engine:
                     ctx, session, survey, question, tuple(set(session.selection) ^ {press.index})
                 )
             else:
-                ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+                ctx.say(ctx.t.gettext(texts.ALREADY_ANSWERED), Kind.NOTICE)
             return
         if press.role is Role.SUBMIT and multi:
             selection = session.selection if picked is None else picked
             chosen = [question.choices[i].id for i in sorted(selection)]
             problem = None
             if len(chosen) < question.min_choices:
-                problem = texts.PICK_MORE.format(n=question.min_choices)
+                problem = ctx.t.plural(texts.PICK_MORE, question.min_choices).format(n=question.min_choices)
             elif question.max_choices is not None and len(chosen) > question.max_choices:
-                problem = texts.PICK_FEWER.format(n=question.max_choices)
+                problem = ctx.t.plural(texts.PICK_FEWER, question.max_choices).format(n=question.max_choices)
             if problem is None:
                 await self._save(ctx, session, survey, question, chosen)
                 return
@@ -492,7 +516,7 @@ class Engine:
             return
         answer = _button_value(question, press.index) if press.role is Role.ANSWER else None
         if answer is None:
-            ctx.say(texts.ALREADY_ANSWERED, Kind.NOTICE)
+            ctx.say(ctx.t.gettext(texts.ALREADY_ANSWERED), Kind.NOTICE)
             return
         await self._save(ctx, session, survey, question, answer)
 
@@ -525,7 +549,7 @@ class Engine:
             self._emit("answer_saved", ctx.msg.platform)
         values = response.values()
         if ctx.msg.button is not None and ctx.msg.message_id is not None:
-            shown = _shown(question, value)
+            shown = _shown(question, value, ctx.t)
             ctx.out.append(
                 Outgoing(
                     chat_id=ctx.msg.chat_id,
@@ -591,8 +615,16 @@ class Engine:
         session = self._follow(ctx, survey, response, question)
         ctx.out.append(self._ask(ctx, survey, question, response.values(), session.selection))
 
+    async def _survey_of(self, ctx: _Context, response: Response) -> Survey:
+        """The survey version ``response`` was given on, in its language (which the conversation then
+        goes on in)."""
+        ctx.language = response.language or ctx.language
+        survey = await self._surveys.get(response.survey_id, response.version)
+        return survey.in_language(response.language)
+
     def _follow(self, ctx: _Context, survey: Survey, response: Response, question: Question) -> Session:
         """Make ``response``, waiting for ``question``, what this message's session and values are."""
+        ctx.language = response.language or ctx.language
         ctx.session = Session.of(response, question.id)
         ctx.values = response.values()
         ctx.ttl = survey.settings.session_ttl
@@ -620,7 +652,7 @@ class Engine:
             )
             await self._write(ctx, complete)
         except DuplicateResponse:
-            ctx.say(texts.ALREADY_COMPLETED.format(title=survey.title))
+            ctx.say(ctx.t.gettext(texts.ALREADY_COMPLETED).format(title=survey.title))
             return
         except StaleResponse:
             fresh = await self._responses.get(response.id)
@@ -635,16 +667,16 @@ class Engine:
         ctx.say(self._goodbye(ctx, survey, response))
 
     def _goodbye(self, ctx: _Context, survey: Survey, response: Response) -> str:
-        goodbye = survey.goodbye or "Thank you! Your response has been recorded."
+        goodbye = survey.goodbye or ctx.t.gettext(texts.GOODBYE)
         return self._render(ctx, survey, goodbye, response.values())
 
     async def _back(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
         response = await self._responses.get(session.response_id)
         ctx.values = response.values()
         if not survey.settings.allow_back:
-            ctx.say(texts.NO_BACK, Kind.ERROR)
+            ctx.say(ctx.t.gettext(texts.NO_BACK), Kind.ERROR)
         elif not response.path:
-            ctx.say(texts.AT_FIRST, Kind.ERROR)
+            ctx.say(ctx.t.gettext(texts.AT_FIRST), Kind.ERROR)
         else:
             rewind = self._responses.rewind(
                 response.id, session.revision, response.path[:-1], update_id=ctx.msg.update_id
@@ -655,7 +687,7 @@ class Engine:
 
     async def _skip(self, ctx: _Context, session: Session, survey: Survey, question: Question) -> None:
         if question.required:
-            ctx.say(texts.NOT_SKIPPABLE, Kind.ERROR)
+            ctx.say(ctx.t.gettext(texts.NOT_SKIPPABLE), Kind.ERROR)
             await self._ask_again(ctx, session, survey, question)
             return
         await self._save(ctx, session, survey, question, None)
@@ -663,7 +695,7 @@ class Engine:
     async def _restart(self, ctx: _Context, session: Session, survey: Survey) -> None:
         rewind = self._responses.rewind(session.response_id, session.revision, (), True, ctx.msg.update_id)
         response = await self._write(ctx, rewind)
-        ctx.say(texts.RESTARTING)
+        ctx.say(ctx.t.gettext(texts.RESTARTING))
         if survey.welcome:
             ctx.say(self._render(ctx, survey, survey.welcome, {}))
         await self._continue(ctx, survey, response)
@@ -684,7 +716,7 @@ class Engine:
             if len(offered) == 1:
                 survey_id = offered[0].id
             else:
-                await self._list_surveys(ctx, texts.PICK_SURVEY)
+                await self._list_surveys(ctx, ctx.t.gettext(texts.PICK_SURVEY))
                 return
         survey_id = survey_id.strip().lower()
         key = self._key(ctx)
@@ -692,15 +724,15 @@ class Engine:
         existing = await self._responses.find(survey_id, key)
         if not is_offered and (existing is None or existing.status is Status.COMPLETED):
             # Archived or unknown: nothing new begins, but a response in progress may be finished.
-            await self._list_surveys(ctx, texts.UNKNOWN_SURVEY.format(survey_id=survey_id))
+            await self._list_surveys(ctx, ctx.t.gettext(texts.UNKNOWN_SURVEY).format(survey_id=survey_id))
             return
         if existing is None or existing.status is Status.COMPLETED:
             newest = await self._surveys.get(survey_id)
             if existing is not None and newest.settings.one_response_per_user:
-                ctx.say(texts.ALREADY_COMPLETED.format(title=newest.title))
+                ctx.say(ctx.t.gettext(texts.ALREADY_COMPLETED).format(title=newest.title))
                 return
             if await self._full(newest):
-                ctx.say(texts.SURVEY_FULL.format(title=newest.title))
+                ctx.say(ctx.t.gettext(texts.SURVEY_FULL).format(title=newest.title))
                 return
             try:
                 await self._begin_response(ctx, newest)
@@ -709,17 +741,17 @@ class Engine:
                 existing = await self._responses.find(survey_id, key)
                 if existing is None:
                     raise
-        pinned = await self._surveys.get(existing.survey_id, existing.version)
+        pinned = await self._survey_of(ctx, existing)
         await self._resume(ctx, pinned, existing)
 
     async def _join(self, ctx: _Context, tag: str) -> None:
         if self._contacts is None:
-            ctx.say(texts.NO_INVITATIONS)
+            ctx.say(ctx.t.gettext(texts.NO_INVITATIONS))
         elif not _TAG.fullmatch(tag):
-            ctx.say(texts.BAD_TAG, Kind.ERROR)
+            ctx.say(ctx.t.gettext(texts.BAD_TAG), Kind.ERROR)
         else:
             await self._contacts.tag(ctx.msg.platform, ctx.msg.user_id, ctx.msg.user_name, tag)
-            ctx.say(texts.JOINED.format(tag=tag))
+            ctx.say(ctx.t.gettext(texts.JOINED).format(tag=tag))
 
     async def _full(self, survey: Survey) -> bool:
         """Whether ``max_responses`` responses are completed already. Counted when someone new starts
@@ -733,11 +765,15 @@ class Engine:
                 response.id, response.revision, response.ticks, False, ctx.msg.update_id
             )
             response = await self._write(ctx, mark)
-        ctx.say(texts.RESUMING.format(title=survey.title))
+        ctx.say(ctx.t.gettext(texts.RESUMING).format(title=survey.title))
         await self._continue(ctx, survey, response)
 
     async def _begin_response(self, ctx: _Context, survey: Survey) -> None:
         assert survey.version is not None
+        language = await self._choose_language(ctx, survey)
+        survey = survey.in_language(language)
+        assert survey.version is not None
+        ctx.language = language
         msg, now = ctx.msg, self._clock()
         anonymous = survey.settings.anonymous
         respondent = Respondent(
@@ -758,6 +794,7 @@ class Engine:
                 applied=(msg.update_id,) if msg.update_id is not None else (),
                 outbox=_raised(survey, STARTED),
                 campaign=msg.campaign,
+                language=language,
             )
         )
         log.info("response started: survey %s version %s on %s", survey.id, survey.version, msg.platform)
@@ -765,10 +802,57 @@ class Engine:
             ctx.say(self._render(ctx, survey, survey.welcome, {}))
         await self._continue(ctx, survey, response)
 
+    async def _choose_language(self, ctx: _Context, survey: Survey) -> str | None:
+        """The language a new response is given in: the one the respondent chose with ``/language``, else
+        their platform's, if the survey (or, for a survey that declares none, the bot) speaks it; else the
+        survey's first."""
+        wanted = [await self._sessions.preferred_language(ctx.msg.key), ctx.msg.language]
+        if survey.languages:
+            return negotiate(filter(None, wanted), survey.languages) or survey.languages[0]
+        return negotiate(filter(None, wanted), LANGUAGES)
+
+    async def _language(self, ctx: _Context, wanted: str) -> None:
+        """``/language [CODE]``: say which languages there are, or go on in another one (the survey in
+        progress, and the bot's own texts; outside a survey, for the next one)."""
+        active = await self._ongoing_or_finish(ctx)
+        survey = active[1] if active is not None else None
+        available = survey.languages if survey is not None and survey.languages else LANGUAGES
+        chosen = negotiate([wanted], available) if wanted else None
+        if chosen is None:
+            current = ctx.language or negotiate(filter(None, [ctx.msg.language]), available) or available[0]
+            names = ", ".join(f"{code} ({language_name(code)})" for code in available)
+            text = ctx.t.gettext(texts.LANGUAGES).format(current=language_name(current), languages=names)
+            ctx.say(
+                text
+                if not wanted
+                else f"{ctx.t.gettext(texts.UNKNOWN_LANGUAGE).format(language=wanted)}\n{text}",
+                Kind.ERROR if wanted else Kind.INFO,
+            )
+            return
+        await self._sessions.prefer_language(ctx.msg.key, chosen)
+        ctx.language = chosen
+        if active is None:
+            ctx.say(ctx.t.gettext(texts.LANGUAGE_SET).format(language=language_name(chosen)))
+            return
+        session, survey, question = active
+        mark = self._responses.mark(
+            session.response_id,
+            session.revision,
+            Ticks(question.id, session.selection) if session.selection else None,
+            session.paused,
+            ctx.msg.update_id,
+            language=chosen,
+        )
+        response = await self._write(ctx, mark)
+        survey = await self._survey_of(ctx, response)
+        ctx.say(ctx.t.gettext(texts.LANGUAGE_SET).format(language=language_name(chosen)))
+        await self._continue(ctx, survey, response)
+
     async def _list_surveys(self, ctx: _Context, heading: str) -> None:
         offered = await self._surveys.offered()
         if not offered:
-            ctx.say(texts.NO_SURVEYS if heading == texts.PICK_SURVEY else f"{heading}\n{texts.NO_SURVEYS}")
+            none = ctx.t.gettext(texts.NO_SURVEYS)
+            ctx.say(none if heading == ctx.t.gettext(texts.PICK_SURVEY) else f"{heading}\n{none}")
             return
         lines = [heading, *(f"{i}. {s.title} (/start {s.id})" for i, s in enumerate(offered, 1))]
         buttons = tuple(Button(s.title, f"/start {s.id}", role=Role.START) for s in offered)
@@ -804,9 +888,9 @@ class Engine:
     def _render(self, ctx: _Context, survey: Survey, template: str, values: dict[str, AnswerValue]) -> str:
         def lookup(name: str) -> str:
             if name == "respondent.name":
-                return ctx.msg.user_name or texts.FALLBACK_NAME
+                return ctx.msg.user_name or ctx.t.gettext(texts.FALLBACK_NAME)
             try:
-                return answers.display(survey.question(name), values.get(name))
+                return answers.display(survey.question(name), values.get(name), ctx.t)
             except KeyError:
                 return ""
 
@@ -821,14 +905,20 @@ class Engine:
         selection: tuple[int, ...] = (),
     ) -> Outgoing:
         text = self._render(ctx, survey, question.text, values)
-        return question_message(survey, question, text, ctx.msg.chat_id, selection)
+        return question_message(survey, question, text, ctx.msg.chat_id, selection, ctx.t)
 
 
 def question_message(
-    survey: Survey, question: Question, text: str, chat_id: str = "", selection: tuple[int, ...] = ()
+    survey: Survey,
+    question: Question,
+    text: str,
+    chat_id: str = "",
+    selection: tuple[int, ...] = (),
+    t: Translation = ENGLISH,
 ) -> Outgoing:
     """``question`` as the message that asks it, its ``text`` rendered already: the answer buttons
-    (``selection`` ticked), Done, Back and Skip where they apply, and how to answer by typing."""
+    (``selection`` ticked), Done, Back and Skip where they apply, and how to answer by typing, the
+    bot's own words in ``t``'s language."""
     tag = actions.survey_tag(survey)
     choices: tuple[Button, ...] = ()
     commands: list[Button] = []
@@ -837,16 +927,20 @@ def question_message(
         role = Role.TOGGLE if multi else Role.ANSWER
         choices = tuple(
             Button(label, actions.Press(role, tag, question.id, i).encode(), i in selection, role)
-            for i, label in enumerate(_button_labels(question))
+            for i, label in enumerate(_button_labels(question, t))
         )
     if multi:
         commands.append(
-            Button("Done", actions.Press(Role.SUBMIT, tag, question.id).encode(), role=Role.SUBMIT)
+            Button(
+                t.gettext(texts.BUTTON_DONE),
+                actions.Press(Role.SUBMIT, tag, question.id).encode(),
+                role=Role.SUBMIT,
+            )
         )
     if survey.settings.allow_back and question.id != survey.questions[0].id:
-        commands.append(Button("Back", "/back", role=Role.BACK))
+        commands.append(Button(t.gettext(texts.BUTTON_BACK), "/back", role=Role.BACK))
     if not question.required:
-        commands.append(Button("Skip", "/skip", role=Role.SKIP))
+        commands.append(Button(t.gettext(texts.BUTTON_SKIP), "/skip", role=Role.SKIP))
     return Outgoing(
         chat_id=chat_id,
         text=text,
@@ -856,15 +950,15 @@ def question_message(
         multi=multi,
         question_type=question.type,
         question_id=question.id,
-        hint=answers.hint(question),
+        hint=answers.hint(question, t),
     )
 
 
-def _button_labels(question: Question) -> list[str]:
+def _button_labels(question: Question, t: Translation = ENGLISH) -> list[str]:
     if question.type in (QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE):
         return [c.label for c in question.choices]
     if question.type is QuestionType.YES_NO:
-        return ["Yes", "No"]
+        return [t.gettext(texts.BUTTON_YES), t.gettext(texts.BUTTON_NO)]
     low, high = answers.rating_bounds(question)
     return [f"{n} {question.labels[n]}" if n in question.labels else str(n) for n in range(low, high + 1)]
 
@@ -876,13 +970,13 @@ def _state(active: tuple[Session, Survey, Question] | None) -> State:
     return State.PAUSED if active[0].paused else State.ASKING
 
 
-def _shown(question: Question, value: AnswerValue) -> str:
+def _shown(question: Question, value: AnswerValue, t: Translation) -> str:
     """An answer as the question's edited message shows it: as its button read, where it had one."""
     if value is None:
-        return texts.SKIPPED
+        return t.gettext(texts.SKIPPED)
     if question.type is QuestionType.YES_NO:
-        return _button_labels(question)[0 if value else 1]
-    return answers.display(question, value)
+        return _button_labels(question, t)[0 if value else 1]
+    return answers.display(question, value, t)
 
 
 def _button_value(question: Question, index: int | None) -> AnswerValue:

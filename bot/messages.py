@@ -50,6 +50,10 @@ class Incoming:
     campaign: str | None = None
     """The campaign whose shareable link brought the respondent (the web chat's ``?campaign=``):
     recorded on a response this message begins."""
+    language: str | None = None
+    """The respondent's language as their platform says it (Telegram's ``language_code``, Slack's
+    ``locale``, the browser's ``Accept-Language`` or the page's picker): ``de``, ``de-DE``, ``es-419``.
+    A new response is given in it when the survey has it (``/language`` overrides it)."""
 
     @property
     def key(self) -> ConversationKey:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.catalog import SurveyCache
@@ -89,6 +90,9 @@ class SurveySummary:
     completed: int
     in_progress: int
     questions: tuple[QuestionSummary, ...]
+    languages: Mapping[str, int] = field(default_factory=dict)
+    """Responses started per language they were given in (``""`` for those that recorded none), most
+    first: what a survey in several languages is answered in."""
 
     @property
     def completion_rate(self) -> float:
@@ -119,6 +123,7 @@ async def summarize(
         completed=completed,
         in_progress=len(stored) - completed,
         questions=tuple(summarize_question(q, stored, waiting[q.id]) for q in newest.questions),
+        languages=dict(Counter(r.language or "" for r in stored).most_common()),
     )
 
 
@@ -247,6 +252,9 @@ def summary_text(summary: SurveySummary) -> str:
         f"Started {summary.started}, completed {summary.completed} "
         f"({_percent(summary.completed, summary.started)}), in progress {summary.in_progress}",
     ]
+    if len(summary.languages) > 1 or any(summary.languages):
+        shares = ", ".join(f"{code or 'unknown'} {count}" for code, count in summary.languages.items())
+        lines.append(f"Languages: {shares}")
     for number, question in enumerate(summary.questions, 1):
         lines.append("")
         lines.append(f"{number}. {question.text}")

@@ -53,6 +53,7 @@ HELP = N_(
 /restart – drop your answers and begin again
 /stop – pause; /start continues later
 /optout – no more invitations or reminders from me (/optin to get them again)
+/language [code] – the language I speak with you
 /help – this text
 The commands also work without the slash, except as the answer to a free-text question."""
 )

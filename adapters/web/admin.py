@@ -287,6 +287,7 @@ class ResponseOut(_Out):
     started_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    language: str | None = Field(default=None, description="The language the respondent was asked in.")
     path: list[str] = Field(description="Questions answered or skipped, in order.")
     answers: dict[str, AnswerOut] = Field(description="The answers on the path, by question id.")
 
@@ -351,6 +352,9 @@ class SummaryOut(_Out):
     in_progress: int
     completion_rate: float
     questions: list[QuestionSummaryOut]
+    languages: dict[str, int] = Field(
+        default={}, description='Responses started per language they were given in ("": none recorded).'
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -433,6 +437,7 @@ def response_out(response: StoredResponse) -> ResponseOut:
         started_at=response.started_at,
         updated_at=response.updated_at,
         completed_at=response.completed_at,
+        language=response.language,
         path=list(response.path),
         answers={
             qid: AnswerOut(value=answer.value, at=answer.at)

@@ -329,6 +329,7 @@ async def test_upload_take_over_the_websocket_and_export_every_value(
             "response.status": response["status"],
             "response.started_at": _iso(response["started_at"]),
             "response.completed_at": _iso(response["completed_at"]) if response["completed_at"] else "",
+            "response.language": "",
             "respondent.platform": "web",
             "respondent.key": respondent_key(SECRET.encode(), "web", response["respondent"]["user_id"]),
             "respondent.user_id": response["respondent"]["user_id"],
