@@ -221,12 +221,21 @@ def _message(survey: Survey, text: _Text, platform: str) -> Outgoing:
 
 
 def limit_findings(survey: Survey) -> list[Finding]:
-    """The messages of ``survey`` measured against Telegram's and Slack's limits (see :data:`LIMIT_CODES`)."""
+    """The messages of ``survey``, in each of its languages, measured against Telegram's and Slack's
+    limits (see :data:`LIMIT_CODES`)."""
+    found: list[Finding] = []
+    for language in survey.languages or (None,):
+        found += _limit_findings(survey.in_language(language), len(survey.languages) > 1)
+    return found
+
+
+def _limit_findings(survey: Survey, say_language: bool) -> list[Finding]:
     found: list[Finding] = []
 
     def add(code: str, text: _Text, message: str) -> None:
         question = text.question.id if text.question is not None else None
-        found.append(Finding(survey.file, text.line, message, question, code))
+        where = f"({survey.language}) " if say_language else ""
+        found.append(Finding(survey.file, text.line, where + message, question, code))
 
     for text in _texts(survey):
         telegram = _message(survey, text, "telegram")
@@ -314,9 +323,10 @@ class _Chat:
     """One respondent's conversation with a real engine on in-memory stores, rendered as ``platform``
     shows it: numbered messages, edits and buttons included."""
 
-    def __init__(self, survey: Survey, platform: str) -> None:
+    def __init__(self, survey: Survey, platform: str, language: str | None = None) -> None:
         self.survey = survey
         self.platform = platform
+        self.language = language
         self.lines: list[str] = []
         self.buttons: list[Button] = []
         self.message_id: str | None = None
@@ -341,10 +351,20 @@ class _Chat:
                 offered = ", ".join(f"[{b.label}]" for b in self.buttons) or "none"
                 raise TranscriptError(f"no button {said} on the last question (buttons: {offered})")
             self.lines.append(f"> presses [{label}]")
-            msg = Incoming(self.platform, USER, NAME, USER, button=button.value, message_id=self.message_id)
+            msg = Incoming(
+                self.platform,
+                USER,
+                NAME,
+                USER,
+                button=button.value,
+                message_id=self.message_id,
+                language=self.language,
+            )
         else:
             self.lines.append(f"> {said}")
-            msg = Incoming(self.platform, USER, NAME, USER, text=said, question_id=self.question)
+            msg = Incoming(
+                self.platform, USER, NAME, USER, text=said, question_id=self.question, language=self.language
+            )
         replies = await self.engine.handle(msg)
         for reply in replies:
             await self._show(reply)
@@ -428,8 +448,8 @@ def _slack_block(block: dict[str, Any]) -> list[str]:
     return [f"({kind} block)"]
 
 
-async def _transcript(survey: Survey, said: Sequence[str], platform: str) -> str:
-    chat = _Chat(survey, platform)
+async def _transcript(survey: Survey, said: Sequence[str], platform: str, language: str | None) -> str:
+    chat = _Chat(survey, platform, language)
     await publish(chat.store, replace(survey, version=survey.version or 1))
     # Slack keeps typed /commands for itself: there respondents type the bare word.
     await chat.send(f"{'' if platform == 'slack' else '/'}start {survey.id}")
@@ -438,14 +458,17 @@ async def _transcript(survey: Survey, said: Sequence[str], platform: str) -> str
     return "\n".join(chat.lines).rstrip() + "\n"
 
 
-def transcript(survey: Survey, said: Sequence[str], platform: str = "console") -> str:
+def transcript(
+    survey: Survey, said: Sequence[str], platform: str = "console", language: str | None = None
+) -> str:
     """The conversation of a respondent who starts ``survey`` and says ``said``, one entry a message
-    (``[Label]`` presses the button so labelled), as ``platform`` shows it.
+    (``[Label]`` presses the button so labelled), as ``platform`` shows it, to a respondent whose
+    platform speaks ``language`` (None: English).
 
     Raises :class:`TranscriptError` when a ``[Label]`` names no button of the question then asked."""
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
-    return asyncio.run(_transcript(survey, said, platform))
+    return asyncio.run(_transcript(survey, said, platform, language))
 
 
 def read_answers(text: str) -> list[str]:
@@ -460,14 +483,16 @@ def read_answers(text: str) -> list[str]:
     return found
 
 
-def path_transcripts(survey: Survey, report: CheckReport, platform: str) -> list[tuple[str, str]]:
+def path_transcripts(
+    survey: Survey, report: CheckReport, platform: str, language: str | None = None
+) -> list[tuple[str, str]]:
     """One ``(file name, transcript)`` per path of ``report``: the answers that take it, then the
     conversation; names numbered in the order the paths were found, which does not change run to run."""
     files: list[tuple[str, str]] = []
     width = max(3, len(str(len(report.paths.answers))))
     for number, said in enumerate(report.paths.answers, 1):
         head = "".join(f"# answer: {line}\n" for line in said)
-        body = transcript(survey, said, platform)
+        body = transcript(survey, said, platform, language)
         files.append((f"{survey.id}.path-{number:0{width}d}.{platform}.txt", head + "\n" + body))
     return files
 

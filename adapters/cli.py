@@ -129,6 +129,9 @@ def check(
     platform: Annotated[
         str, typer.Option("--platform", help="How transcripts show: console, telegram or slack.")
     ] = "console",
+    language: Annotated[
+        str | None, typer.Option("--language", help="The respondent's language in transcripts (de, es…).")
+    ] = None,
 ) -> None:
     """Walk every path of each survey and warn of what respondents would stumble on (FILE:LINE).
 
@@ -149,7 +152,8 @@ def check(
             raise typer.Exit(2)
         try:
             said = checking.read_answers(transcript.read_text(encoding="utf-8"))
-            out.print(checking.transcript(surveys[0], said, platform), markup=False, end="", soft_wrap=True)
+            shown = checking.transcript(surveys[0], said, platform, language)
+            out.print(shown, markup=False, end="", soft_wrap=True)
         except (OSError, UnicodeDecodeError, checking.TranscriptError) as exc:
             err.print(f"{transcript}: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
@@ -158,7 +162,7 @@ def check(
     if all_paths is not None:
         all_paths.mkdir(parents=True, exist_ok=True)
         for report in reports:
-            for name, text in checking.path_transcripts(report.survey, report, platform):
+            for name, text in checking.path_transcripts(report.survey, report, platform, language):
                 (all_paths / name).write_text(text, encoding="utf-8")
             err.print(f"{len(report.paths.answers)} transcripts of '{report.survey_id}' in {all_paths}")
     if output is CheckFormat.json:
@@ -231,9 +235,15 @@ def chat(
     ] = None,
     user_id: Annotated[str, typer.Option(help="Your respondent id on the console.")] = "",
     name: Annotated[str, typer.Option(help="Your name, as the survey greets you.")] = "",
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="Your language (de, es…); default from LANGUAGE/LC_ALL/LANG; /language changes it."
+        ),
+    ] = None,
 ) -> None:
     """Take a survey in the terminal: one line per message; works piped too."""
-    from adapters.console import ConsoleChat
+    from adapters.console import ConsoleChat, terminal_language
 
     config = _config()
     logging.getLogger().setLevel(logging.WARNING)
@@ -241,7 +251,7 @@ def chat(
     first = f"/start {survey_id}" if survey_id else "/start"
 
     async def talk(app: App) -> None:
-        console = ConsoleChat(app.engine, user, name or user)
+        console = ConsoleChat(app.engine, user, name or user, language=language or terminal_language())
         await console.run(first, prompt=sys.stdin.isatty())
 
     _with_app(config, talk)

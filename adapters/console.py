@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TextIO
 
@@ -22,8 +23,20 @@ from bot.survey import CHOICE_TYPES, QuestionType
 PLATFORM = "console"
 
 
-def to_incoming(line: str, user_id: str, name: str) -> Incoming:
-    return Incoming(platform=PLATFORM, user_id=user_id, user_name=name, chat_id=user_id, text=line)
+def to_incoming(line: str, user_id: str, name: str, language: str | None = None) -> Incoming:
+    return Incoming(
+        platform=PLATFORM, user_id=user_id, user_name=name, chat_id=user_id, text=line, language=language
+    )
+
+
+def terminal_language(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The user's language as the terminal's locale says it (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``,
+    ``LANG``: ``de_DE.UTF-8`` → ``de_DE``); None for the C/POSIX locale or none."""
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(variable, "").split(":")[0].split(".")[0].split("@")[0]
+        if value and value not in ("C", "POSIX"):
+            return value
+    return None
 
 
 def render(message: Outgoing) -> str | None:
@@ -48,17 +61,22 @@ def render(message: Outgoing) -> str | None:
 class ConsoleChat:
     """Feeds lines to the engine and prints its replies."""
 
-    def __init__(self, engine: Engine, user_id: str, name: str, out: TextIO = sys.stdout) -> None:
+    def __init__(
+        self, engine: Engine, user_id: str, name: str, out: TextIO = sys.stdout, language: str | None = None
+    ) -> None:
         self._engine = engine
         self._user_id = user_id
         self._name = name
         self._out = out
+        self._language = language
         self._question: str | None = None
 
     async def send(self, line: str) -> list[Outgoing]:
         """Hand ``line`` to the engine (counted and timed like every platform's messages), bound to the
         question last printed, and print the replies."""
-        msg = replace(to_incoming(line, self._user_id, self._name), question_id=self._question)
+        msg = replace(
+            to_incoming(line, self._user_id, self._name, self._language), question_id=self._question
+        )
         replies = await handle_observed(self._engine, msg)
         self._question = next(
             (m.question_id for m in reversed(replies) if m.kind is Kind.QUESTION), self._question

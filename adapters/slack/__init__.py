@@ -251,7 +251,8 @@ class SlackBot:
         self.client = AsyncWebClient(token=self._token, base_url=settings.api_url)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         self.bolt = AsyncApp(name="surveybot", client=self.client, signing_secret=secret, logger=log)
-        self._names: dict[str, str] = {}
+        self._names: dict[str, tuple[str, str | None]] = {}
+        """User id → (display name, locale), looked up once per process."""
         self._dms: dict[str, str] = {}
         self._busy: set[asyncio.Task[Any]] = set()
         self._socket: Any = None
@@ -401,7 +402,7 @@ class SlackBot:
             return
         async with self._working():
             self._dms.setdefault(incoming.user_id, incoming.chat_id)
-            await self._converse(replace(incoming, user_name=await self._name(incoming.user_id)))
+            await self._converse(await self._person(incoming))
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -415,7 +416,7 @@ class SlackBot:
                 return
             if not incoming.chat_id:
                 incoming = replace(incoming, chat_id=await self._dm(user))
-            incoming = replace(incoming, user_name=await self._name(user))
+            incoming = await self._person(incoming)
             press = actions.decode(incoming.button or "")
             if press is not None and press.role is Role.SUBMIT and incoming.message_id:
                 # Submit: the engine takes what the checkboxes show ticked now, in one call.
@@ -431,7 +432,7 @@ class SlackBot:
         async with self._working():
             dm = await self._dm(user)
             incoming = command_incoming(body, dm)
-            await self._converse(replace(incoming, user_name=await self._name(user)))
+            await self._converse(await self._person(incoming))
 
     async def _on_survey_admin(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         user = body["user_id"]
@@ -491,7 +492,7 @@ class SlackBot:
                         await self.client.chat_postMessage(channel=shared.channel_id, text=NOT_ADMIN_UPLOAD)
                 return
             self._dms.setdefault(shared.user_id, shared.channel_id)
-            incoming = replace(shared.incoming(), user_name=await self._name(shared.user_id))
+            incoming = await self._person(shared.incoming())
             await self._converse(incoming)
 
     async def _on_file_shared(self, body: dict[str, Any], context: dict[str, Any]) -> None:
@@ -538,13 +539,14 @@ class SlackBot:
     async def _toggle(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         user = body["user"]["id"]
         container = body.get("container") or {}
-        base = Incoming(
-            platform=PLATFORM,
-            user_id=user,
-            user_name=await self._name(user),
-            chat_id=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
-            update_id=body.get("trigger_id") or action.get("action_ts"),
-            message_id=container.get("message_ts"),
+        base = await self._person(
+            Incoming(
+                platform=PLATFORM,
+                user_id=user,
+                chat_id=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
+                update_id=body.get("trigger_id") or action.get("action_ts"),
+                message_id=container.get("message_ts"),
+            )
         )
         toggle, picked = ticked(body, action)
         if toggle is not None:
@@ -552,19 +554,22 @@ class SlackBot:
 
     # --- look-ups
 
-    async def _name(self, user: str) -> str:
-        """The user's display name, looked up once per process."""
+    async def _person(self, incoming: Incoming) -> Incoming:
+        """``incoming`` with the user's display name and locale (``de-DE``), looked up once per process."""
+        user = incoming.user_id
         if user not in self._names:
             try:
-                found = (await self.client.users_info(user=user)).get("user") or {}
+                found = (await self.client.users_info(user=user, include_locale=True)).get("user") or {}
             except SlackApiError as exc:
                 log.warning("users.info failed: %s", exc.response.get("error"))
-                return ""
+                return incoming
             profile = found.get("profile") or {}
-            self._names[user] = (
+            name = (
                 profile.get("display_name") or profile.get("real_name") or found.get("real_name") or ""
             ).strip() or found.get("name", "")
-        return self._names[user]
+            self._names[user] = (name, found.get("locale") or None)
+        name, locale = self._names[user]
+        return replace(incoming, user_name=name, language=locale)
 
     async def _dm(self, user: str) -> str:
         """The id of the user's direct message channel with the app."""

@@ -110,6 +110,7 @@ def to_incoming(update: Update, bot_id: int) -> Incoming | None:
         user_name=user.full_name,
         chat_id=str(chat.id),
         update_id=f"{bot_id}:{update.update_id}",
+        language=user.language_code,
     )
     query = update.callback_query
     if query is not None:

@@ -26,6 +26,7 @@ from adapters.logs import correlation_id, new_correlation_id
 from adapters.metrics import handle_observed
 from adapters.web import identity
 from adapters.web.limits import TokenBucket, client_address
+from bot.i18n import parse_accept_language
 from bot.messages import Button, Incoming, Outgoing
 
 PLATFORM = "web"
@@ -80,7 +81,9 @@ def clean_name(name: str) -> str:
     return "".join(ch for ch in name if ch.isprintable()).strip()[:MAX_NAME]
 
 
-def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> Incoming:
+def to_incoming(
+    frame: TextFrame | ButtonFrame, respondent: str, name: str, language: str | None = None
+) -> Incoming:
     # The client's frame id, made unique to the respondent without naming them: update ids are kept
     # with the response (its last writes) and in Redis, and an anonymous survey must not hold the
     # web respondent id there.
@@ -94,6 +97,7 @@ def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> I
             button=frame.value,
             message_id=frame.message_id,
             update_id=update_id,
+            language=language,
         )
     return Incoming(
         platform=PLATFORM,
@@ -103,10 +107,13 @@ def to_incoming(frame: TextFrame | ButtonFrame, respondent: str, name: str) -> I
         text=frame.text,
         update_id=update_id,
         question_id=frame.question_id,
+        language=language,
     )
 
 
-def start_incoming(survey_id: str, respondent: str, name: str, campaign: str | None = None) -> Incoming:
+def start_incoming(
+    survey_id: str, respondent: str, name: str, campaign: str | None = None, language: str | None = None
+) -> Incoming:
     """Start (or resume) ``survey_id``; ``campaign``: the campaign whose shareable link was opened."""
     return Incoming(
         platform=PLATFORM,
@@ -115,7 +122,16 @@ def start_incoming(survey_id: str, respondent: str, name: str, campaign: str | N
         chat_id=respondent,
         text=f"/start {survey_id}",
         campaign=campaign,
+        language=language,
     )
+
+
+def browser_language(picked: str | None, accept_language: str) -> str | None:
+    """The language the page's picker chose (``?lang=de``), else the browser's first one."""
+    if picked:
+        return picked
+    wanted = parse_accept_language(accept_language)
+    return wanted[0] if wanted else None
 
 
 def _button(button: Button) -> dict[str, Any]:
@@ -189,6 +205,7 @@ def chat_router(app: App) -> APIRouter:
         respondent: Annotated[str, Query(max_length=64)] = "",
         name: Annotated[str, Query(max_length=200)] = "",
         campaign: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = None,
+        lang: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")] = None,
     ) -> None:
         await websocket.accept()
         token = correlation_id.set(new_correlation_id())
@@ -197,7 +214,8 @@ def chat_router(app: App) -> APIRouter:
                 await websocket.close(POLICY_VIOLATION, NOT_ISSUED)
                 return
             log.debug("web chat opened for survey %s", survey_id[:40])
-            await _converse(app, websocket, survey_id, respondent, clean_name(name), campaign)
+            language = browser_language(lang, websocket.headers.get("accept-language", ""))
+            await _converse(app, websocket, survey_id, respondent, clean_name(name), campaign, language)
             log.debug("web chat closed")
         finally:
             correlation_id.reset(token)
@@ -206,7 +224,13 @@ def chat_router(app: App) -> APIRouter:
 
 
 async def _converse(
-    app: App, websocket: WebSocket, survey_id: str, respondent: str, name: str, campaign: str | None = None
+    app: App,
+    websocket: WebSocket,
+    survey_id: str,
+    respondent: str,
+    name: str,
+    campaign: str | None = None,
+    language: str | None = None,
 ) -> None:
     """Start (or resume) the survey, then answer every frame with one ``reply`` (or ``error``) frame."""
 
@@ -226,7 +250,7 @@ async def _converse(
     web = app.config.web
     budget = TokenBucket(web.messages_per_minute, web.message_burst)
     try:
-        await reply(start_incoming(survey_id, respondent, name, campaign))
+        await reply(start_incoming(survey_id, respondent, name, campaign, language))
         while True:
             received = await websocket.receive()
             if received["type"] == "websocket.disconnect":
@@ -243,6 +267,6 @@ async def _converse(
             except ValueError as error:
                 await websocket.send_json(error_frame(f"bad frame: {error}"))
                 continue
-            await reply(to_incoming(frame, respondent, name))
+            await reply(to_incoming(frame, respondent, name, language))
     except (WebSocketDisconnect, OSError):
         return

@@ -204,6 +204,7 @@ def test_a_typed_message_becomes_text() -> None:
         chat_id="77",
         text="Chocolate, of course",
         update_id="4242:900001",
+        language="en",  # the sender's language_code
     )
 
 

@@ -5,6 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const RESPONDENT_KEY = "surveybot.respondent";
   const NAME_KEY = "surveybot.name";
+  const LANGUAGE_KEY = "surveybot.language";
 
   const state = {
     socket: null,
@@ -50,6 +51,7 @@
 
   async function loadSurveys() {
     $("name").value = localStorage.getItem(NAME_KEY) || "";
+    $("language").value = localStorage.getItem(LANGUAGE_KEY) || "";
     let surveys = [];
     try {
       const response = await fetch("/chat/surveys");
@@ -82,6 +84,7 @@
 
   function start(survey) {
     localStorage.setItem(NAME_KEY, $("name").value.trim());
+    localStorage.setItem(LANGUAGE_KEY, $("language").value);
     state.survey = survey;
     state.leaving = false;
     state.retries = 0;
@@ -122,6 +125,9 @@
     url.searchParams.set("respondent", respondent);
     url.searchParams.set("name", localStorage.getItem(NAME_KEY) || "");
     if (state.campaign) url.searchParams.set("campaign", state.campaign);
+    // The picker's language, else none: the server then reads the browser's Accept-Language.
+    const language = localStorage.getItem(LANGUAGE_KEY) || "";
+    if (/^[a-z]{2,3}$/.test(language)) url.searchParams.set("lang", language);
     const socket = new WebSocket(url);
     state.socket = socket;
     state.pending = 0;

@@ -377,6 +377,8 @@ class FakeSlackWebApi:
         user = self.users.get(str(args.get("user", "")))
         if user is None:
             raise SlackError("user_not_found")
+        if str(args.get("include_locale", "")).lower() not in ("1", "true"):
+            user = {k: v for k, v in user.items() if k != "locale"}  # Slack sends it only when asked
         return {"user": user}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
