@@ -209,6 +209,7 @@ async def open_app(config: Config, state_dir: Path = STATE_DIR, alias: str = "de
         deadline=deadline,
         opt_outs=opt_outs,
         contacts=contacts,
+        links=links,
     )
     probes: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": surveys.ping, "redis": sessions.ping}
     return App(

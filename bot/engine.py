@@ -22,9 +22,20 @@ from bot.catalog import SurveyCache
 from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
 from bot.flow import current_question, may_end_after, next_question
 from bot.i18n import ENGLISH, LANGUAGES, Translation, language_name, negotiate, translation
+from bot.links import (
+    CODE_TTL_S,
+    POLICY,
+    RedeemStatus,
+    code_hash,
+    code_key,
+    new_code,
+    normalize,
+    shown,
+    typed_code,
+)
 from bot.messages import Button, ConversationKey, Incoming, Kind, Outgoing, Role, Topic
 from bot.placeholders import render
-from bot.ports import ContactStore, OptOutStore, ResponseStore, SessionStore
+from bot.ports import ContactStore, LinkStore, OptOutStore, ResponseStore, SessionStore
 from bot.responses import (
     Answer,
     AnswerValue,
@@ -42,7 +53,20 @@ from bot.survey import BUTTON_TYPES, COMPLETED, STARTED, Question, QuestionType,
 log = logging.getLogger("surveybot.engine")
 
 COMMANDS = frozenset(
-    {"start", "back", "skip", "restart", "stop", "surveys", "help", "optout", "optin", "language"}
+    {
+        "start",
+        "back",
+        "skip",
+        "restart",
+        "stop",
+        "surveys",
+        "help",
+        "optout",
+        "optin",
+        "language",
+        "link",
+        "unlink",
+    }
 )
 
 TAG_PREFIX = "TAG_"
@@ -87,6 +111,12 @@ class _Context:
     """The language of the conversation: the response's, once one is known; else None (the
     respondent's platform language is then used for the bot's own texts)."""
 
+    identity: str | None = None
+    """The key the respondent's responses are stored under (see :meth:`Engine._identity`), once known."""
+    handing_over: bool = False
+    """The respondent asked for a link code: the conversation goes on in another chat, so this chat's
+    live buttons are retired now (the question is asked again should they come back here)."""
+
     @property
     def t(self) -> Translation:
         """The bot's own texts in the conversation's language (English where the bot has none)."""
@@ -111,6 +141,7 @@ class Engine:
         deadline: float = DEFAULT_DEADLINE,
         opt_outs: OptOutStore | None = None,
         contacts: ContactStore | None = None,
+        links: LinkStore | None = None,
     ) -> None:
         """``events``, when given, is called with ``(event, platform)`` for each of :data:`EVENTS` that
         happens (for metrics); it must be quick, and whatever it raises is logged and ignored.
@@ -118,6 +149,8 @@ class Engine:
         again. ``opt_outs`` keeps who said ``/optout`` (campaigns invite nobody who did)."""
         self._opt_outs = opt_outs
         self._contacts = contacts
+        self._links = links
+        self._code_key = code_key(secret)
         self._surveys = surveys
         self._responses = responses
         self._sessions = sessions
@@ -159,6 +192,12 @@ class Engine:
                     return []
                 ctx = _Context(msg, turn.session, prompt=turn.session.question_id if turn.session else None)
                 ctx.language = turn.session.language if turn.session is not None else None
+                if (
+                    turn.session is not None
+                    and turn.session.linked
+                    and await self._identity(ctx) == self._own(ctx)
+                ):
+                    ctx.session = None  # the link ended (from the other chat): that response is not ours
                 if turn.session is not None:
                     ctx.ttl = await self._ttl_of(turn.session)
                 await self._run(ctx)
@@ -202,7 +241,8 @@ class Engine:
         live = before.live if before is not None else None
         if before is not None and live is not None:
             edited = any(m.edit_of == live and m.kind is Kind.ANSWERED for m in ctx.out)
-            if edited or asked or ctx.session is None or ctx.session.question_id != before.question_id:
+            moved = ctx.session is None or ctx.session.question_id != before.question_id
+            if edited or asked or moved or ctx.handing_over:
                 if not edited:
                     ctx.out.insert(0, await self._retired(ctx, before, live))
                 live = None
@@ -284,7 +324,7 @@ class Engine:
             if ctx.session is not None:
                 response = await self._responses.get(ctx.session.response_id)
             elif ctx.msg.update_id is not None:
-                response = await self._responses.find_by_update(self._key(ctx), ctx.msg.update_id)
+                response = await self._responses.find_by_update(await self._identity(ctx), ctx.msg.update_id)
         if response is None:
             return
         survey = await self._survey_of(ctx, response)
@@ -300,7 +340,7 @@ class Engine:
         msg = ctx.msg
         if ctx.session is None and msg.update_id is not None and not ctx.refreshed:
             # Redis lost the session (or never had it): an update that changed a response is known there.
-            applied = await self._responses.find_by_update(self._key(ctx), msg.update_id)
+            applied = await self._responses.find_by_update(await self._identity(ctx), msg.update_id)
             if applied is not None:
                 log.info("a %s update was applied before the session was lost: replayed", msg.platform)
                 await self._replay(ctx, applied)
@@ -323,10 +363,16 @@ class Engine:
             return
         word, _, rest = text.partition(" ")
         word = word.lower()
-        if word in COMMANDS and (not rest.strip() or word == "start"):
+        code = typed_code(text) if self._links is not None else None
+        if code is not None or (
+            word in COMMANDS and (not rest.strip() or word in ("start", "link", "language"))
+        ):
             active = await self._ongoing_or_finish(ctx)
             if active is None or active[0].paused or active[2].type is not QuestionType.TEXT:
-                await self._command(ctx, word, rest.strip())
+                if code is not None:
+                    await self._redeem(ctx, code)
+                else:
+                    await self._command(ctx, word, rest.strip())
                 return
         await self._answer_text(ctx, text)
 
@@ -337,6 +383,10 @@ class Engine:
             await self._list_surveys(ctx, ctx.t.gettext(texts.PICK_SURVEY))
         elif command == "language":
             await self._language(ctx, arg)
+        elif command == "link":
+            await (self._issue_code(ctx) if not arg else self._redeem_typed(ctx, arg))
+        elif command == "unlink":
+            await self._unlink(ctx)
         elif command == "help":
             ctx.out.append(
                 Outgoing(chat_id=ctx.msg.chat_id, text=ctx.t.gettext(texts.HELP), topic=Topic.HELP)
@@ -345,7 +395,7 @@ class Engine:
             if self._opt_outs is None:
                 ctx.say(ctx.t.gettext(texts.NO_INVITATIONS))
                 return
-            await self._opt_outs.record(self._key(ctx), command == "optout")
+            await self._opt_outs.record(await self._identity(ctx), command == "optout")
             ctx.say(ctx.t.gettext(texts.OPTED_OUT) if command == "optout" else ctx.t.gettext(texts.OPTED_IN))
         elif command in ("back", "skip", "restart", "stop"):
             active = await self._ongoing_or_finish(ctx)
@@ -368,7 +418,9 @@ class Engine:
                 mark = self._responses.mark(
                     session.response_id, session.revision, ticks, True, ctx.msg.update_id
                 )
-                ctx.session = Session.of(await self._write(ctx, mark), question.id)
+                ctx.session = replace(
+                    Session.of(await self._write(ctx, mark), question.id), linked=session.linked
+                )
                 ctx.say(ctx.t.gettext(texts.PAUSED))
         else:
             ctx.say(
@@ -392,7 +444,7 @@ class Engine:
                 return ctx.session, survey, survey.question(ctx.session.question_id)
             except (SurveyNotFound, KeyError):
                 ctx.session = None
-        response = await self._responses.find_in_progress(self._key(ctx))
+        response = await self._responses.find_in_progress(await self._identity(ctx))
         if response is None:
             return None
         survey = await self._survey_of(ctx, response)
@@ -625,7 +677,7 @@ class Engine:
     def _follow(self, ctx: _Context, survey: Survey, response: Response, question: Question) -> Session:
         """Make ``response``, waiting for ``question``, what this message's session and values are."""
         ctx.language = response.language or ctx.language
-        ctx.session = Session.of(response, question.id)
+        ctx.session = Session.of(response, question.id, linked=response.respondent.key != self._own(ctx))
         ctx.values = response.values()
         ctx.ttl = survey.settings.session_ttl
         return ctx.session
@@ -719,7 +771,7 @@ class Engine:
                 await self._list_surveys(ctx, ctx.t.gettext(texts.PICK_SURVEY))
                 return
         survey_id = survey_id.strip().lower()
-        key = self._key(ctx)
+        key = await self._identity(ctx)
         is_offered = survey_id in {s.id for s in await self._surveys.offered()}
         existing = await self._responses.find(survey_id, key)
         if not is_offered and (existing is None or existing.status is Status.COMPLETED):
@@ -778,7 +830,7 @@ class Engine:
         anonymous = survey.settings.anonymous
         respondent = Respondent(
             platform=msg.platform,
-            key=self._key(ctx),
+            key=await self._identity(ctx),
             user_id=None if anonymous else msg.user_id,
             name=None if anonymous else (msg.user_name or None),
         )
@@ -848,6 +900,84 @@ class Engine:
         ctx.say(ctx.t.gettext(texts.LANGUAGE_SET).format(language=language_name(chosen)))
         await self._continue(ctx, survey, response)
 
+    # ------------------------------------------------------------------ linking chats
+
+    async def _issue_code(self, ctx: _Context) -> None:
+        """``/link``: a one-time code that joins another chat to this one's answers (docs/linking.md)."""
+        if self._links is None:
+            ctx.say(ctx.t.gettext(texts.NO_LINKING), Kind.ERROR)
+            return
+        identity = await self._identity(ctx)
+        for _ in range(5):  # another identity's live code drawn: draw again (1 in millions)
+            code = new_code()
+            if await self._links.issue(identity, code_hash(self._code_key, code), CODE_TTL_S):
+                break
+        else:
+            raise StorageUnavailable("no free link code was found")
+        minutes = CODE_TTL_S // 60
+        ctx.handing_over = True
+        ctx.say(ctx.t.plural(texts.LINK_CODE, minutes).format(code=shown(code), minutes=minutes))
+
+    async def _redeem_typed(self, ctx: _Context, typed: str) -> None:
+        code = normalize(typed)
+        if code is None:
+            ctx.say(ctx.t.gettext(texts.LINK_NOT_A_CODE).format(text=typed[:40]), Kind.ERROR)
+            return
+        await self._redeem(ctx, code)
+
+    async def _redeem(self, ctx: _Context, code: str) -> None:
+        """A link code typed in this chat: join this chat to the one that asked for it, and go on with
+        the response in progress where it stands. Guessing is refused past the limits of
+        :data:`bot.links.POLICY`, per respondent and overall, counted atomically across processes."""
+        if self._links is None:
+            ctx.say(ctx.t.gettext(texts.NO_LINKING), Kind.ERROR)
+            return
+        mine = await self._identity(ctx)
+        found = await self._links.redeem(mine, code_hash(self._code_key, code), POLICY)
+        if found.status is RedeemStatus.REFUSED:
+            minutes = max(1, -(-found.retry_after_s // 60))
+            ctx.say(ctx.t.plural(texts.LINK_REFUSED, minutes).format(minutes=minutes), Kind.ERROR)
+            return
+        if found.status is not RedeemStatus.TAKEN or found.issuer is None:
+            refusal = texts.LINK_OWN if found.status is RedeemStatus.OWN else texts.LINK_UNKNOWN
+            ctx.say(ctx.t.gettext(refusal), Kind.ERROR)
+            return
+        if found.issuer == mine:
+            ctx.say(ctx.t.gettext(texts.LINKED_ALREADY))
+        else:
+            # The side with a response in progress is the one whose answers both chats go on with.
+            theirs = await self._responses.find_in_progress(found.issuer)
+            ours = await self._responses.find_in_progress(mine) if theirs is None else None
+            if ours is None:
+                own = self._own(ctx)
+                ctx.identity = await self._links.link(own, found.issuer)
+            else:
+                ctx.identity = await self._links.link(found.issuer, mine)
+            log.info("a %s chat was linked to another", ctx.msg.platform)
+            ctx.say(ctx.t.gettext(texts.LINKED))
+        ctx.session = None  # this chat's session, if any, was for what it answered on its own
+        response = await self._responses.find_in_progress(await self._identity(ctx))
+        if response is None:
+            ctx.say(ctx.t.gettext(texts.NOTHING_IN_PROGRESS))
+            return
+        await self._resume(ctx, await self._survey_of(ctx, response), response)
+
+    async def _unlink(self, ctx: _Context) -> None:
+        """``/unlink``: from a linked chat, it keeps its own answers again; from the chat the others were
+        linked to, every link to it ends."""
+        if self._links is None:
+            ctx.say(ctx.t.gettext(texts.NO_LINKING), Kind.ERROR)
+            return
+        own = self._own(ctx)
+        before = await self._identity(ctx)
+        if not await self._links.unlink(own):
+            ctx.say(ctx.t.gettext(texts.NOT_LINKED))
+            return
+        if before != own:
+            ctx.session = None  # it was a session of the other chat's response
+        ctx.identity = own
+        ctx.say(ctx.t.gettext(texts.UNLINKED))
+
     async def _list_surveys(self, ctx: _Context, heading: str) -> None:
         offered = await self._surveys.offered()
         if not offered:
@@ -882,8 +1012,18 @@ class Engine:
         """The key under which this respondent's responses are stored (for adapters that list them)."""
         return respondent_key(self._secret, platform, user_id)
 
-    def _key(self, ctx: _Context) -> str:
+    def _own(self, ctx: _Context) -> str:
         return self.respondent_key(ctx.msg.platform, ctx.msg.user_id)
+
+    async def _identity(self, ctx: _Context) -> str:
+        """The key the respondent's responses are stored under: their own, or the one of the chat this
+        one is linked to (``/link``), looked up once per message and only when a response is looked for
+        by it."""
+        if ctx.identity is None:
+            own = self._own(ctx)
+            linked = await self._links.alias(own) if self._links is not None else None
+            ctx.identity = linked or own
+        return ctx.identity
 
     def _render(self, ctx: _Context, survey: Survey, template: str, values: dict[str, AnswerValue]) -> str:
         def lookup(name: str) -> str:

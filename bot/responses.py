@@ -127,10 +127,14 @@ class Session:
     whichever process the next message reaches."""
     language: str | None = None
     """The response's :attr:`Response.language`, so that a message needs no read to know it."""
+    linked: bool = False
+    """The response is another chat's, reached by a link (``/link``): each message then checks that the
+    link still holds, since it may have been undone from the other chat."""
 
     @classmethod
-    def of(cls, response: Response, question_id: str) -> Session:
-        """The session of ``response``, waiting for ``question_id``."""
+    def of(cls, response: Response, question_id: str, linked: bool = False) -> Session:
+        """The session of ``response``, waiting for ``question_id`` (``linked``: in another chat than
+        the one whose response it is)."""
         ticks = response.ticks
         selection = ticks.choices if ticks is not None and ticks.question_id == question_id else ()
         return cls(
@@ -142,6 +146,7 @@ class Session:
             selection=selection,
             paused=response.paused,
             language=response.language,
+            linked=linked,
         )
 
 

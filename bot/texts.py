@@ -54,6 +54,7 @@ HELP = N_(
 /stop – pause; /start continues later
 /optout – no more invitations or reminders from me (/optin to get them again)
 /language [code] – the language I speak with you
+/link – go on in another chat (/unlink undoes it)
 /help – this text
 The commands also work without the slash, except as the answer to a free-text question."""
 )
@@ -88,3 +89,27 @@ CAMPAIGN_INVITATION = N_("Hi {name}! Would you answer “{title}”? It takes a 
 CAMPAIGN_REMINDER = N_("A reminder, {name}: “{title}” is waiting for your answers.")
 # Translators: a campaign's reminder to someone who started the survey and did not finish it.
 CAMPAIGN_RESUME = N_("{name}, you are part way through “{title}”: pick up where you left off?")
+
+# Linking channels (/link, /unlink; docs/linking.md).
+# Translators: {code} looks like K7P-4QD; {minutes} is a whole number.
+LINK_CODE = Plural(
+    "Your link code is {code}. Send it to me from your other chat (Telegram, Slack, the web chat or the "
+    "terminal) within {minutes} minute to go on there with the same answers.",
+    "Your link code is {code}. Send it to me from your other chat (Telegram, Slack, the web chat or the "
+    "terminal) within {minutes} minutes to go on there with the same answers.",
+)
+LINK_NOT_A_CODE = N_(
+    "“{text}” is not a link code: codes look like K7P-4QD. Send /link in your other chat to get one."
+)
+LINK_OWN = N_("That is this chat's own code: send it to me from your other chat.")
+LINK_UNKNOWN = N_("That link code is wrong or has expired. Send /link in your other chat for a new one.")
+# Translators: {minutes} is a whole number.
+LINK_REFUSED = Plural(
+    "Too many wrong link codes. Please try again in {minutes} minute.",
+    "Too many wrong link codes. Please try again in {minutes} minutes.",
+)
+LINKED = N_("Linked: this chat and your other one now share your answers.")
+LINKED_ALREADY = N_("This chat is linked to that one already.")
+UNLINKED = N_("Unlinked: this chat keeps its own answers again.")
+NOT_LINKED = N_("This chat is not linked to another one.")
+NO_LINKING = N_("Linking chats is not available here.")

@@ -39,7 +39,9 @@ ANSWER, TOGGLE, COMMAND, HOME = "sb:answer", "sb:toggle", "sb:command", "sb:home
 
 Block = dict[str, Any]
 
-_COMMAND_WORDS = re.compile(r"(?<![\w/])/(start|surveys|back|skip|restart|stop|help)\b")
+_COMMAND_WORDS = re.compile(
+    r"(?<![\w/])/(start|surveys|back|skip|restart|stop|help|optout|optin|language|link|unlink)\b"
+)
 SLACK_HELP = "On Slack, type these words without the slash; from any channel, /survey [SURVEY_ID] starts one."
 
 

@@ -110,6 +110,8 @@ def encode_session(session: Session) -> str:
         data["l"] = session.live
     if session.language is not None:
         data["g"] = session.language
+    if session.linked:
+        data["k"] = 1
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -130,6 +132,7 @@ def decode_session(raw: bytes | str | None) -> Session | None:
             paused=bool(data.get("p", False)),
             live=str(data["l"]) if data.get("l") is not None else None,
             language=str(data["g"]) if data.get("g") is not None else None,
+            linked=bool(data.get("k", False)),
         )
     except (ValueError, TypeError, KeyError):
         return None
