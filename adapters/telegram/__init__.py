@@ -78,6 +78,8 @@ MENU = [
     BotCommand("restart", "Drop your answers and begin again"),
     BotCommand("stop", "Pause; /start continues later"),
     BotCommand("optout", "No more invitations or reminders (/optin undoes it)"),
+    BotCommand("language", "The language I speak with you"),
+    BotCommand("link", "Go on in another chat (/unlink undoes it)"),
     BotCommand("help", "What you can send"),
 ]
 ADMIN_MENU = [

@@ -334,7 +334,7 @@ def test_a_respondent_registers_for_codefest_to_the_end(bot: Bot, mongodb_test_u
     log = bot.log
     menu = bot.emulator.post("/commands", bot.body)
     assert [c["command"] for c in menu[0]["commands"]] == [
-        "start", "surveys", "back", "skip", "restart", "stop", "optout", "help"
+        "start", "surveys", "back", "skip", "restart", "stop", "optout", "language", "link", "help"
     ]  # fmt: skip
 
     ada.say("/start codefest-2025")

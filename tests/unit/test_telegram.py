@@ -809,6 +809,8 @@ async def test_start_up_registers_the_command_menu_and_the_webhook(h: Harness) -
         "restart",
         "stop",
         "optout",
+        "language",
+        "link",
         "help",
     ]
     assert commands[1].params["scope"] == {"type": "chat", "chat_id": 77}
