@@ -304,6 +304,10 @@ class _Walk:
         self.max_states = max_states
         self.questions = survey.questions
         self.index = {q.id: i for i, q in enumerate(survey.questions)}
+        self.variants = [(survey, "")] + [
+            (survey.in_language(code), f" ({code})") for code in survey.languages[1:]
+        ]
+        """The survey in each of its languages, and how a finding names the language (none: the first)."""
         literals = _literals(survey)
         self.answers = [answers(survey, q, literals) for q in survey.questions]
         self.seen = _Seen()
@@ -324,7 +328,7 @@ class _Walk:
         matter (its own rules, the show_if and rules of later questions), and those whose presence still
         matters (in placeholders of later texts and the goodbye)."""
         values: set[str] = set()
-        present = set(_names(self.survey.goodbye or ""))
+        present = {n for v, _ in self.variants for n in _names(v.goodbye or "")}
         watched: list[tuple[tuple[str, ...], frozenset[str]]] = []
         for question in reversed(self.questions):
             for rule in question.next:
@@ -333,8 +337,9 @@ class _Walk:
             watched.append((tuple(sorted(values)), frozenset(present - values)))
             if question.show_if is not None:
                 values |= question.show_if.names
-            for _, _, template in _templates(question):
-                present |= set(_names(template))
+            for variant, _ in self.variants:
+                for _, _, template in _templates(variant.questions[self.index[question.id]]):
+                    present |= set(_names(template))
         watched.append((tuple(sorted(values)), frozenset(present - values)))
         return watched[::-1]
 
@@ -389,7 +394,8 @@ class _Walk:
         upcoming = self._next(after, values)
         if upcoming is None:
             line = self.survey.lines.get("goodbye", 1)
-            self._placeholders(None, "goodbye", line, self.survey.goodbye, values)
+            for variant, tag in self.variants:
+                self._placeholders(None, "goodbye" + tag, line, variant.goodbye, values)
             result = _Paths({0: None}, 0, 0)
         else:
             result = self._ask(upcoming, values, skipped, full)
@@ -401,18 +407,21 @@ class _Walk:
         self.seen.asked.add(i)
         if not skipped:
             self.seen.asked_without_skip.add(i)
-        for key in ("text", "error"):
-            self._placeholders(question.id, key, question.line(key), getattr(question, key), values)
+        for variant, tag in self.variants:
+            for key in ("text", "error"):
+                template = getattr(variant.questions[i], key)
+                self._placeholders(question.id, key + tag, question.line(key), template, values)
         paths: dict[int, None] = {}
         shortest, longest, more = len(self.questions) + 1, 0, False
         for answer in self.answers[i] if full else self.answers[i][:1]:
             after = {**values, question.id: answer.value}
-            if not answer.skipped:
-                self._placeholders(question.id, "reply", question.line("reply"), question.reply, after)
-                picked = answer.value if isinstance(answer.value, list) else [answer.value]
-                for choice in question.choices:
+            picked = answer.value if isinstance(answer.value, list) else [answer.value]
+            for variant, tag in self.variants if not answer.skipped else ():
+                asked = variant.questions[i]
+                self._placeholders(question.id, "reply" + tag, question.line("reply"), asked.reply, after)
+                for choice in asked.choices:
                     if choice.id in picked:
-                        where = f"the reply of choice '{choice.id}'"
+                        where = f"the reply of choice '{choice.id}'{tag}"
                         self._placeholders(question.id, where, choice.line, choice.reply, after)
             rest = self.walk(i, after, skipped or answer.skipped)
             shortest, longest = min(shortest, rest.shortest + 1), max(longest, rest.longest + 1)

@@ -752,3 +752,28 @@ def test_the_walk_agrees_with_brute_force_on_random_surveys(
     never = {f.question for f in analysis.findings if f.code in ("unreachable", "show-if-always-false")}
     # (a question never asked is said once: unreachable, or the show_if that always hides it)
     assert never == {q.id for q in s.questions} - asked
+
+
+def test_each_language_is_checked() -> None:
+    body = """\
+        id: s
+        languages: [en, de]
+        title: {en: S, de: S}
+        questions:
+          - id: nick
+            type: text
+            required: false
+            text: {en: "Nickname?", de: "Spitzname?"}
+          - id: dish
+            type: text
+            max_length: 2000
+            text: {en: "What do you want?", de: "Was möchten Sie, {nick}? {nick}, {nick}?"}
+        """
+
+    findings = check_survey(survey(body)).findings
+
+    assert [(f.code, f.line, f.message.split(":")[0]) for f in findings] == [
+        ("placeholder-unanswered", 12, "text (de)"),
+        ("slack-section", 12, "(de) text"),
+        ("telegram-text", 12, "(de) text"),
+    ]
