@@ -226,3 +226,40 @@ async def test_the_session_lives_as_long_as_the_survey_says(
     assert 86_000 < redis_client.ttl(session_key(user)) <= 86_400  # default session_ttl: 24h
     await said(app, user, "/start customer-feedback")
     assert 7_000 < redis_client.ttl(session_key(user)) <= 7_200  # session_ttl: 2h
+
+
+async def test_two_linked_chats_in_two_processes_store_one_answer_once(
+    make_app: OpenApp, user: str, mongo_db: Database[dict[str, Any]]
+) -> None:
+    """Two workers, one serving a respondent's Telegram chat and one their web chat, linked: the same
+    answer pressed in both at once is stored once, and MongoDB holds one response."""
+    first, second = await make_app(), await make_app()
+    await publish(first.surveys, load_file(ICE_CREAM))
+    web_user = f"w-{user}"
+
+    def press(app: App, platform: str, who: str, value: str, update: str) -> Awaitable[list[Outgoing]]:
+        msg = Incoming(platform=platform, user_id=who, chat_id=who, button=value, update_id=update)
+        return app.engine.handle(msg)
+
+    async def say(app: App, platform: str, who: str, text: str) -> list[Outgoing]:
+        return await app.engine.handle(Incoming(platform=platform, user_id=who, chat_id=who, text=text))
+
+    out = await say(first, "telegram", user, "/start ice-cream")
+    vanilla = next(m for m in out if m.kind is Kind.QUESTION).choices[0].value
+    code = (await say(first, "telegram", user, "/link"))[-1].text.split("code is ")[1][:7]
+    linked = await say(second, "web", web_user, code)
+    assert linked[0].text == texts.LINKED
+
+    both = await asyncio.gather(
+        press(first, "telegram", user, vanilla, f"t-{user}"),
+        press(second, "web", web_user, vanilla, f"w-{user}"),
+    )
+
+    (response,) = stored(mongo_db, survey_id="ice-cream", **{"respondent.user_id": user})
+    assert response["path"] == ["flavour"] and response["answers"]["flavour"]["value"] == "vanilla"
+    asked = {m.text for out in both for m in out if m.kind is Kind.QUESTION}
+    assert asked == {"Would you like to provide feedback on why you chose Vanilla?"}
+    assert not stored(mongo_db, **{"respondent.user_id": web_user}), "the web chat began none of its own"
+    assert await first.links.alias(
+        second.engine.respondent_key("web", web_user)
+    ) == first.engine.respondent_key("telegram", user)
