@@ -1,4 +1,5 @@
-"""Fixtures of the browser tests (tests/e2e/browser.py has their helpers)."""
+"""Fixtures of the end-to-end tests: `surveybot run` with the web chat and the browser (tests/e2e/browser.py
+has their helpers), and the Telegram emulator (tests/e2e/telegram_emulator)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SURVEYBOT, TOKEN, Web, free_port
+from tests.e2e.telegram_emulator import Emulator, running_emulator
 
 
 @pytest.fixture
@@ -77,3 +79,10 @@ def page(browser: Browser) -> Iterator[Page]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """The Telegram Bot API emulator, shared by the session (each bot has a token of its own)."""
+    with running_emulator(tmp_path_factory.mktemp("telegram") / "emulator.log") as running:
+        yield running
