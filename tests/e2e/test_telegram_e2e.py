@@ -20,6 +20,7 @@ import pymongo
 import pytest
 
 from adapters.telegram import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from tests.e2e.team_lunch import ANSWERS, SURVEY_ID, load_team_lunch
 from tests.e2e.telegram_emulator import (
     ROOT,
     SURVEYBOT,
@@ -353,3 +354,50 @@ def test_a_campaign_invitation_arrives_the_person_answers_the_group_sees_it(
 
     [posted] = wait_until("the broadcast in the group", lambda: team_chat(polling_bot), log=polling_bot.log)
     assert posted["text"] == "New response to “Team pulse” (Ada Lovelace, telegram)\n• How was your week?: 4"
+
+
+def test_a_german_user_is_asked_in_german_and_the_answers_are_stored_alike(
+    polling_bot: Bot, mongodb_test_uri: str
+) -> None:
+    """Telegram says the user's app is set to German (``language_code``): the survey, the buttons, the
+    hints and the errors are German, German words are read as answers, and MongoDB holds the same values
+    as for the English respondent of test_slack_e2e.py, with the language."""
+    load_team_lunch(polling_bot.env)
+    jana = polling_bot.user(language_code="de")
+    log = polling_bot.log
+
+    jana.say(f"/start {SURVEY_ID}")
+    dish = jana.expect(
+        "Hallo Ada Lovelace! Planen wir das Mittagessen am Freitag.", "Was sollen wir bestellen?", log=log
+    )[-1]
+    assert dish["text"] == "Was sollen wir bestellen?", "no typing hint beside the buttons"
+    assert keyboard(dish) == [["Pizza", "Salat", "Suppe"]]
+    jana.say("Suppe")  # a German label, typed
+    dessert = jana.expect("Möchten Sie einen Nachtisch?", log=log)[-1]
+    assert keyboard(dessert) == [["Ja", "Nein"], ["Zurück"]]
+    answered = jana.edited(dish, lambda m: "reply_markup" not in m, log=log)
+    assert answered["text"] == "Was sollen wir bestellen?", "answered by typing: the buttons go"
+
+    jana.say("ja")
+    guests = jana.expect("Wie viele Gäste bringen Sie mit?", log=log)[-1]
+    assert guests["text"] == (
+        "Wie viele Gäste bringen Sie mit?\n\nBitte antworten Sie mit einer ganzen Zahl von 0 bis 3."
+    )
+    jana.say("viele")
+    refused = jana.expect("Wie viele Gäste bringen Sie mit?", log=log)
+    assert [m["text"] for m in refused] == [
+        "Bitte antworten Sie mit einer ganzen Zahl von 0 bis 3.",
+        guests["text"],
+    ], "a German error, and the question again"
+    jana.say("2")
+    seat = jana.expect("Wo möchten Sie sitzen?", log=log)[-1]
+    assert keyboard(seat) == [["Drinnen", "Auf der Terrasse"], ["Zurück"]]
+    jana.press(seat, "Auf der Terrasse")
+    jana.expect("Danke, Ada Lovelace! Bis Freitag.", log=log)
+    pressed = jana.edited(seat, lambda m: "reply_markup" not in m, log=log)
+    assert pressed["text"] == "Wo möchten Sie sitzen?\n✓ Auf der Terrasse"
+
+    response = stored_response(mongodb_test_uri, SURVEY_ID)
+    assert (response["status"], response["language"]) == ("completed", "de")
+    assert response["respondent"]["platform"] == "telegram"
+    assert {qid: a["value"] for qid, a in response["answers"].items()} == ANSWERS
