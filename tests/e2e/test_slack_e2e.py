@@ -42,6 +42,7 @@ from tests.e2e.fake_slack import (
     SocketModeDelivery,
     signature,
 )
+from tests.e2e.team_lunch import ANSWERS, SURVEY_FILE, SURVEY_ID
 
 pytestmark = pytest.mark.e2e
 
@@ -466,6 +467,63 @@ async def test_admins_load_surveys_and_read_results_others_are_refused(http: tup
     uploaded = [f for f in web.files.values() if admin.dm in f.channels]
     assert [(f.name, f.content[:8]) for f in uploaded] == [("dish.png", b"\x89PNG\r\n\x1a\n")]
     assert all(call.ok for call in web.calls), [c for c in web.calls if not c.ok]
+
+
+def context(message: Any) -> list[str]:
+    """The context lines under a message (where a typing hint is shown)."""
+    return [e["text"] for b in message.blocks if b["type"] == "context" for e in b["elements"]]
+
+
+async def test_an_english_user_answers_in_english_and_the_answers_are_stored_alike(
+    http: tuple[Stack, EventsApi],
+) -> None:
+    """Slack's locale (users.info with include_locale) picks the language: en-US is asked team-lunch in
+    English, es-ES in Spanish; MongoDB holds the same values as for the German Telegram user of
+    test_telegram_e2e.py, with the language."""
+    stack, _ = http
+    web = stack.web
+    await publish(stack.app.surveys, load_file(SURVEY_FILE))
+    ann = stack.user("U0ANN0001", "Ann Example")
+    web.add_user(ann.id, ann.name, locale="en-US")
+
+    await ann.say(f"start {SURVEY_ID}")
+    assert web.texts(ann.dm) == ["Hello Ann Example! Let's plan Friday's lunch.", "What should we order?"]
+    assert buttons(web.history(ann.dm)[-1]) == ["Pizza", "Salad", "Soup"]
+    assert context(web.history(ann.dm)[-1]) == [], "no typing hint beside the buttons"
+    dish = await ann.press("Soup")
+    assert dish.text == "What should we order?\n✓ Soup" and buttons(dish) == []
+    assert web.texts(ann.dm)[-1] == "Would you like dessert?"
+    assert buttons(web.history(ann.dm)[-1]) == ["Yes", "No", "Back"]
+
+    await ann.say("yes")
+    guests = web.history(ann.dm)[-1]
+    assert guests.text == "How many guests are you bringing?"
+    assert context(guests) == ["Please reply with a whole number from 0 to 3."]
+    await ann.say("many")
+    assert web.texts(ann.dm)[-2:] == [
+        "Please reply with a whole number from 0 to 3.",
+        "How many guests are you bringing?",
+    ]
+    await ann.say("2")
+    assert web.texts(ann.dm)[-1] == "Where would you like to sit?"
+    assert buttons(web.history(ann.dm)[-1]) == ["Inside", "On the terrace", "Back"]
+    seat = await ann.press("On the terrace")
+    assert seat.text == "Where would you like to sit?\n✓ On the terrace"
+    assert web.texts(ann.dm)[-1] == "Thank you, Ann Example! See you on Friday."
+    assert [c.args.get("include_locale") for c in web.calls_to("users.info")] == ["1"], "looked up once"
+    assert all(call.ok for call in web.calls), [c for c in web.calls if not c.ok]
+
+    [stored] = stack.responses(SURVEY_ID)
+    assert (stored["status"], stored["language"]) == ("completed", "en")
+    assert stored["respondent"]["platform"] == "slack"
+    assert {q: a["value"] for q, a in stored["answers"].items()} == ANSWERS
+
+    # English is the survey's first language: a Spanish locale shows that the locale is what chose it.
+    rosa = stack.user("U0ROSA001", "Rosa")
+    web.add_user(rosa.id, rosa.name, locale="es-ES")
+    await rosa.say(f"start {SURVEY_ID}")
+    assert web.texts(rosa.dm) == ["¡Hola, Rosa! Planeemos el almuerzo del viernes.", "¿Qué pedimos?"]
+    assert buttons(web.history(rosa.dm)[-1]) == ["Pizza", "Ensalada", "Sopa"]
 
 
 @pytest.fixture

@@ -205,7 +205,15 @@ class FakeSlackWebApi:
 
     # --- what tests set up and read
 
-    def add_user(self, user_id: str, display_name: str, real_name: str = "", tz: str | None = None) -> None:
+    def add_user(
+        self,
+        user_id: str,
+        display_name: str,
+        real_name: str = "",
+        tz: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        """``locale`` (``en-US``): the language the person set in Slack, sent when asked for."""
         self.users[user_id] = {
             "id": user_id,
             "team_id": TEAM_ID,
@@ -214,6 +222,7 @@ class FakeSlackWebApi:
             "is_bot": False,
             "profile": {"display_name": display_name, "real_name": real_name or display_name},
             **({"tz": tz} if tz else {}),
+            **({"locale": locale} if locale else {}),
         }
 
     def add_file(self, user: str, name: str, content: bytes) -> str:
