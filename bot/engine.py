@@ -947,8 +947,14 @@ class Engine:
         else:
             # The side with a response in progress is the one whose answers both chats go on with.
             theirs = await self._responses.find_in_progress(found.issuer)
-            ours = await self._responses.find_in_progress(mine) if theirs is None else None
-            if ours is None:
+            ours = await self._responses.find_in_progress(mine)
+            if theirs is not None and ours is not None and not ours.path and not ours.answers:
+                # Begun here only to be joined to the other chat (a web page starts its survey when it
+                # opens): it holds nothing, and would count as a second response.
+                with contextlib.suppress(StaleResponse):
+                    await self._responses.discard(ours.id, ours.revision)
+                ours = None
+            if theirs is not None or ours is None:
                 own = self._own(ctx)
                 ctx.identity = await self._links.link(own, found.issuer)
             else:

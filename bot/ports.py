@@ -106,6 +106,14 @@ class ResponseStore(Protocol):
         Raises :class:`bot.errors.StaleResponse` unless the response is in progress at ``revision``.
         """
 
+    async def discard(self, response_id: str, revision: int) -> None:
+        """Delete a response that holds no answer: one a chat began only to be linked to another
+        (``/link``), whose response goes on instead.
+
+        Raises :class:`bot.errors.StaleResponse` unless the response is in progress at ``revision`` with
+        nothing on its path.
+        """
+
     async def complete(
         self,
         response_id: str,

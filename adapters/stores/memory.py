@@ -149,6 +149,17 @@ class InMemoryResponseStore(_Switch):
     def _mine(self, respondent_key: str) -> list[Response]:
         return [self._responses[i] for i in self._of.get(respondent_key, ())]
 
+    async def discard(self, response_id: str, revision: int) -> None:
+        self._check()
+        response = self._current(response_id, revision)
+        if response.path or response.answers:
+            raise StaleResponse(f"response '{response_id}' holds answers")
+        slot = response_slot(response)
+        if slot is not None:
+            del self._slots[slot]
+        del self._responses[response_id]
+        self._of[response.respondent.key].remove(response_id)
+
     def _current(self, response_id: str, revision: int, update_id: str | None = None) -> Response:
         response = self._responses.get(response_id)
         if (

@@ -499,6 +499,23 @@ class MongoResponseStore(_MongoStore):
         )
         return _response(raw) if raw is not None else None
 
+    async def discard(self, response_id: str, revision: int) -> None:
+        query: Document = {
+            "_id": response_id,
+            "status": Status.IN_PROGRESS.value,
+            "revision": revision,
+            "path": {"$size": 0},
+            "$or": [{"answers": {"$exists": False}}, {"answers": {}}],
+        }
+
+        def delete(responses: Collection[Document]) -> int:
+            return responses.delete_one(query).deleted_count
+
+        if await self._run(delete) == 0:
+            raise StaleResponse(
+                f"response '{response_id}' is not in progress and empty at revision {revision}"
+            )
+
     async def _update(
         self,
         response_id: str,

@@ -473,6 +473,26 @@ async def test_a_chosen_language_is_remembered_per_respondent(stores: Stores) ->
     assert await stores.sessions.preferred_language(ConversationKey("slack", "42")) is None
 
 
+async def test_only_an_empty_response_in_progress_can_be_discarded(stores: Stores) -> None:
+    empty = await stores.responses.create(new_response())
+    answered = await stores.responses.create(new_response(key="k2"))
+    answered = await stores.responses.record(answered.id, 0, "colour", Answer("red", T0))
+    backed = await stores.responses.create(new_response(key="k3"))
+    backed = await stores.responses.record(backed.id, 0, "colour", Answer("red", T0))
+    backed = await stores.responses.rewind(backed.id, 1, ())  # off the path, but given
+
+    with pytest.raises(StaleResponse):
+        await stores.responses.discard(empty.id, 5)
+    for kept in (answered, backed):
+        with pytest.raises(StaleResponse):
+            await stores.responses.discard(kept.id, kept.revision)
+    await stores.responses.discard(empty.id, empty.revision)
+
+    assert await stores.responses.find_in_progress("k1") is None
+    again = await stores.responses.create(new_response())  # its slot is free again
+    assert again.id != empty.id
+
+
 async def test_count_and_list_by_status_and_start(stores: Stores) -> None:
     assert await stores.responses.count("lunch") == {Status.IN_PROGRESS: 0, Status.COMPLETED: 0}
     ids = []

@@ -234,3 +234,27 @@ async def test_asking_for_a_code_retires_this_chats_live_buttons(h: Harness) -> 
     assert [(m.edit_of, m.text) for m in retired] == [("m-7", "What should we order?")]
     out = await h.say("telegram", "/start")
     assert question(out).text == "What should we order?", "coming back here, the question is asked again"
+
+
+async def test_a_chat_that_began_the_survey_only_to_be_linked_leaves_no_response_behind(h: Harness) -> None:
+    await h.say("telegram", "/start lunch")
+    await h.say("telegram", "2")
+    code = await h.code("telegram")
+    await h.say("web", "/start lunch", user="w1")  # a web page starts its survey when it opens
+
+    out = await h.say("web", code, user="w1")
+
+    assert question(out).text == "How many of you?"
+    (response,) = h.all_responses()
+    assert response.values() == {"dish": "salad"}
+
+
+async def test_a_chat_with_answers_of_its_own_keeps_them(h: Harness) -> None:
+    await h.say("telegram", "/start lunch")
+    code = await h.code("telegram")
+    await h.say("web", "/start lunch", user="w1")
+    await h.say("web", "1", user="w1")
+
+    await h.say("web", code, user="w1")
+
+    assert sorted(len(r.path) for r in h.all_responses()) == [0, 1]
