@@ -21,7 +21,7 @@ import email_validator
 
 from bot import patterns
 from bot.errors import InvalidAnswer
-from bot.i18n import ENGLISH, Translation
+from bot.i18n import ENGLISH, N_, Translation
 from bot.responses import AnswerValue
 from bot.survey import Question, QuestionType
 
@@ -121,53 +121,67 @@ def _multi_choice_hint(question: Question, t: Translation) -> str:
     return t.gettext("Please reply with the numbers of your choices, separated by commas.")
 
 
+def _span(
+    t: Translation, low: str | None, high: str | None, both: str, least: str, most: str, bare: str
+) -> str:
+    """The one of four whole sentences (a translator words each) that fits the bounds given."""
+    if low is not None and high is not None:
+        text = both
+    elif low is not None:
+        text = least
+    elif high is not None:
+        text = most
+    else:
+        text = bare
+    return t.gettext(text).format(low=low, high=high)
+
+
 def _number_hint(question: Question, t: Translation) -> str:
     low = None if question.min_value is None else _fmt(question.min_value)
     high = None if question.max_value is None else _fmt(question.max_value)
     if question.integer:
-        if low is not None and high is not None:
-            text = t.gettext("Please reply with a whole number from {low} to {high}.")
-        elif low is not None:
-            text = t.gettext("Please reply with a whole number of at least {low}.")
-        elif high is not None:
-            text = t.gettext("Please reply with a whole number of at most {high}.")
-        else:
-            text = t.gettext("Please reply with a whole number.")
-    elif low is not None and high is not None:
-        text = t.gettext("Please reply with a number from {low} to {high}.")
-    elif low is not None:
-        text = t.gettext("Please reply with a number of at least {low}.")
-    elif high is not None:
-        text = t.gettext("Please reply with a number of at most {high}.")
-    else:
-        text = t.gettext("Please reply with a number.")
-    return text.format(low=low, high=high)
+        return _span(
+            t,
+            low,
+            high,
+            N_("Please reply with a whole number from {low} to {high}."),
+            N_("Please reply with a whole number of at least {low}."),
+            N_("Please reply with a whole number of at most {high}."),
+            N_("Please reply with a whole number."),
+        )
+    return _span(
+        t,
+        low,
+        high,
+        N_("Please reply with a number from {low} to {high}."),
+        N_("Please reply with a number of at least {low}."),
+        N_("Please reply with a number of at most {high}."),
+        N_("Please reply with a number."),
+    )
 
 
 def _date_hint(question: Question, t: Translation) -> str:
-    low, high = question.min_date, question.max_date
-    if low is not None and high is not None:
-        text = t.gettext("Please reply with a date from {low} to {high} as YYYY-MM-DD.")
-    elif low is not None:
-        text = t.gettext("Please reply with a date on or after {low} as YYYY-MM-DD.")
-    elif high is not None:
-        text = t.gettext("Please reply with a date on or before {high} as YYYY-MM-DD.")
-    else:
-        text = t.gettext("Please reply with a date as YYYY-MM-DD.")
-    return text.format(low=low, high=high)
+    return _span(
+        t,
+        question.min_date,
+        question.max_date,
+        N_("Please reply with a date from {low} to {high} as YYYY-MM-DD."),
+        N_("Please reply with a date on or after {low} as YYYY-MM-DD."),
+        N_("Please reply with a date on or before {high} as YYYY-MM-DD."),
+        N_("Please reply with a date as YYYY-MM-DD."),
+    )
 
 
 def _date_refused(question: Question, t: Translation) -> str:
-    low, high = question.min_date, question.max_date
-    if low is not None and high is not None:
-        text = t.gettext("Please reply with a real date from {low} to {high} as YYYY-MM-DD.")
-    elif low is not None:
-        text = t.gettext("Please reply with a real date on or after {low} as YYYY-MM-DD.")
-    elif high is not None:
-        text = t.gettext("Please reply with a real date on or before {high} as YYYY-MM-DD.")
-    else:
-        text = t.gettext("Please reply with a real date as YYYY-MM-DD.")
-    return text.format(low=low, high=high)
+    return _span(
+        t,
+        question.min_date,
+        question.max_date,
+        N_("Please reply with a real date from {low} to {high} as YYYY-MM-DD."),
+        N_("Please reply with a real date on or after {low} as YYYY-MM-DD."),
+        N_("Please reply with a real date on or before {high} as YYYY-MM-DD."),
+        N_("Please reply with a real date as YYYY-MM-DD."),
+    )
 
 
 def _text(question: Question, text: str, t: Translation) -> str:
