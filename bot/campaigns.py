@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from bot import texts
 from bot.survey import Broadcast
 
 UTC = dt.UTC
 EARLIEST_OFFSET = dt.timedelta(hours=14)
 """The furthest ahead of UTC a time zone is (Kiribati): the first person to reach a local wall time."""
-DEFAULT_MESSAGE = "Hi {name}! Would you answer “{title}”? It takes a minute."
-REMINDER_MESSAGE = "A reminder, {name}: “{title}” is waiting for your answers."
-RESUME_MESSAGE = "{name}, you are part way through “{title}”: pick up where you left off?"
+DEFAULT_MESSAGE = texts.CAMPAIGN_INVITATION
+REMINDER_MESSAGE = texts.CAMPAIGN_REMINDER
+RESUME_MESSAGE = texts.CAMPAIGN_RESUME
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,8 @@ BUTTON_SKIP = N_("Skip")
 # Translators: said when a survey is completed and sets no goodbye of its own.
 GOODBYE = N_("Thank you! Your response has been recorded.")
 
-# Campaigns (bot/campaigns.py keeps its own copies until it says these): {name} and {title} are the
-# respondent's name and the survey's title.
+# Campaigns (bot/campaigns.py): {name} and {title} are the person's name and the survey's title. Sent
+# in English for now: an invitation goes out before the person's language is known.
 # Translators: a campaign's invitation, unless the campaign file sets its own message.
 CAMPAIGN_INVITATION = N_("Hi {name}! Would you answer “{title}”? It takes a minute.")
 # Translators: a campaign's reminder to someone who has not started the survey.
