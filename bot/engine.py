@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import secrets
@@ -120,8 +121,7 @@ class _Context:
     @property
     def t(self) -> Translation:
         """The bot's own texts in the conversation's language (English where the bot has none)."""
-        wanted = [self.language, self.msg.language]
-        return translation(negotiate(filter(None, wanted), LANGUAGES))
+        return _translation(self.language, self.msg.language)
 
     def say(self, text: str, kind: Kind = Kind.INFO, actions: tuple[Button, ...] = ()) -> None:
         self.out.append(Outgoing(chat_id=self.msg.chat_id, text=text, kind=kind, actions=actions))
@@ -1052,6 +1052,13 @@ class Engine:
     ) -> Outgoing:
         text = self._render(ctx, survey, question.text, values)
         return question_message(survey, question, text, ctx.msg.chat_id, selection, ctx.t)
+
+
+@functools.lru_cache(maxsize=256)
+def _translation(language: str | None, platform_language: str | None) -> Translation:
+    """The bot's texts for a conversation in ``language`` (else the platform's), worked out once per
+    pair rather than on every text of every message."""
+    return translation(negotiate(filter(None, [language, platform_language]), LANGUAGES))
 
 
 def question_message(
