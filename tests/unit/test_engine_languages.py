@@ -3,19 +3,15 @@ answered in, and the bot's own texts from the catalogs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
 
-from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
 from bot.catalog import SurveyCache, publish
-from bot.engine import Engine
 from bot.loader import load_text
 from bot.messages import ConversationKey, Incoming, Kind, Outgoing
-from bot.responses import Response, respondent_key
 from bot.results import summarize
-
-SECRET = b"test-secret"
+from tests.unit.engine_stores import EngineStores, question
 
 LUNCH = """\
 id: lunch
@@ -50,15 +46,7 @@ questions:
 """
 
 
-@dataclass
-class Harness:
-    surveys: InMemorySurveyStore = field(default_factory=InMemorySurveyStore)
-    responses: InMemoryResponseStore = field(default_factory=InMemoryResponseStore)
-    sessions: InMemorySessionStore = field(default_factory=InMemorySessionStore)
-
-    def __post_init__(self) -> None:
-        self.engine = Engine(SurveyCache(self.surveys, newest_ttl=0), self.responses, self.sessions, SECRET)
-
+class Harness(EngineStores):
     async def say(self, text: str, user: str = "u1", language: str | None = None) -> list[Outgoing]:
         msg = Incoming(
             platform="test", user_id=user, user_name="Ada", chat_id=user, text=text, language=language
@@ -70,16 +58,6 @@ class Harness:
             platform="test", user_id=user, user_name="Ada", chat_id=user, button=value, language=language
         )
         return await self.engine.handle(msg)
-
-    async def response(self, survey_id: str, user: str = "u1") -> Response:
-        found = await self.responses.find(survey_id, respondent_key(SECRET, "test", user))
-        assert found is not None
-        return found
-
-
-def question(out: list[Outgoing]) -> Outgoing:
-    (asked,) = [m for m in out if m.kind is Kind.QUESTION]
-    return asked
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
 
 import pytest
 
 from adapters.stores.memory import (
-    InMemoryLinkStore,
     InMemoryResponseStore,
     InMemorySessionStore,
     InMemorySurveyStore,
@@ -21,8 +19,7 @@ from bot.links import POLICY
 from bot.loader import load_text
 from bot.messages import Incoming, Kind, Outgoing
 from bot.responses import Response, Status, respondent_key
-
-SECRET = b"test-secret"
+from tests.unit.engine_stores import SECRET, EngineStores, question
 
 LUNCH = """\
 id: lunch
@@ -41,17 +38,7 @@ questions:
 """
 
 
-@dataclass
-class Harness:
-    surveys: InMemorySurveyStore = field(default_factory=InMemorySurveyStore)
-    responses: InMemoryResponseStore = field(default_factory=InMemoryResponseStore)
-    sessions: InMemorySessionStore = field(default_factory=InMemorySessionStore)
-    links: InMemoryLinkStore = field(default_factory=InMemoryLinkStore)
-
-    def __post_init__(self) -> None:
-        cache = SurveyCache(self.surveys, newest_ttl=0)
-        self.engine = Engine(cache, self.responses, self.sessions, SECRET, links=self.links)
-
+class Harness(EngineStores):
     async def say(self, platform: str, text: str, user: str = "u1") -> list[Outgoing]:
         msg = Incoming(platform=platform, user_id=user, user_name="Ada", chat_id=user, text=text)
         return await self.engine.handle(msg)
@@ -72,11 +59,6 @@ class Harness:
 
     def all_responses(self) -> list[Response]:
         return list(self.responses._responses.values())
-
-
-def question(out: list[Outgoing]) -> Outgoing:
-    (asked,) = [m for m in out if m.kind is Kind.QUESTION]
-    return asked
 
 
 @pytest.fixture
