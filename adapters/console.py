@@ -16,7 +16,9 @@ from dataclasses import replace
 from typing import TextIO
 
 from adapters.metrics import handle_observed
+from bot import texts
 from bot.engine import Engine
+from bot.i18n import speaking
 from bot.messages import Incoming, Kind, Outgoing, Role
 from bot.survey import CHOICE_TYPES, QuestionType
 
@@ -105,7 +107,7 @@ class ConsoleChat:
                 continue
             last = await self.send(line)
         if any(m.kind is Kind.QUESTION for m in last):
-            self._out.write("\n(End of input: your answers are saved. Run the same command to continue.)\n")
+            self._out.write("\n" + speaking(self._language).gettext(texts.CONSOLE_END_OF_INPUT) + "\n")
             self._out.flush()
 
     def _print(self, replies: list[Outgoing]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import re
 import secrets
@@ -22,7 +21,7 @@ from bot import actions, answers, texts
 from bot.catalog import SurveyCache
 from bot.errors import DuplicateResponse, InvalidAnswer, StaleResponse, StorageUnavailable, SurveyNotFound
 from bot.flow import current_question, may_end_after, next_question
-from bot.i18n import ENGLISH, LANGUAGES, Translation, language_name, negotiate, translation
+from bot.i18n import ENGLISH, LANGUAGES, Translation, language_name, negotiate, speaking
 from bot.links import (
     CODE_TTL_S,
     POLICY,
@@ -121,7 +120,7 @@ class _Context:
     @property
     def t(self) -> Translation:
         """The bot's own texts in the conversation's language (English where the bot has none)."""
-        return _translation(self.language, self.msg.language)
+        return speaking(self.language, self.msg.language)
 
     def say(self, text: str, kind: Kind = Kind.INFO, actions: tuple[Button, ...] = ()) -> None:
         self.out.append(Outgoing(chat_id=self.msg.chat_id, text=text, kind=kind, actions=actions))
@@ -268,8 +267,7 @@ class Engine:
         reason = str(exc) or f"no answer within {self._deadline} s"
         log.warning("a %s message could not be handled (%s): %s", msg.platform, type(exc).__name__, reason)
         self._emit("store_error", msg.platform)
-        t = translation(negotiate(filter(None, [msg.language]), LANGUAGES))
-        text = t.gettext(texts.UNCONFIRMED if writing else texts.UNAVAILABLE)
+        text = speaking(msg.language).gettext(texts.UNCONFIRMED if writing else texts.UNAVAILABLE)
         return [Outgoing(chat_id=msg.chat_id, text=text, kind=Kind.ERROR)]
 
     async def _ttl_of(self, session: Session) -> int:
@@ -389,7 +387,12 @@ class Engine:
             await self._unlink(ctx)
         elif command == "help":
             ctx.out.append(
-                Outgoing(chat_id=ctx.msg.chat_id, text=ctx.t.gettext(texts.HELP), topic=Topic.HELP)
+                Outgoing(
+                    chat_id=ctx.msg.chat_id,
+                    text=ctx.t.gettext(texts.HELP),
+                    topic=Topic.HELP,
+                    language=ctx.t.language,
+                )
             )
         elif command in ("optout", "optin"):
             if self._opt_outs is None:
@@ -1052,13 +1055,6 @@ class Engine:
     ) -> Outgoing:
         text = self._render(ctx, survey, question.text, values)
         return question_message(survey, question, text, ctx.msg.chat_id, selection, ctx.t)
-
-
-@functools.lru_cache(maxsize=256)
-def _translation(language: str | None, platform_language: str | None) -> Translation:
-    """The bot's texts for a conversation in ``language`` (else the platform's), worked out once per
-    pair rather than on every text of every message."""
-    return translation(negotiate(filter(None, [language, platform_language]), LANGUAGES))
 
 
 def question_message(

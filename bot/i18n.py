@@ -158,6 +158,13 @@ def _tag(code: str) -> str:
     return code.strip().replace("_", "-").casefold()
 
 
+@functools.lru_cache(maxsize=256)
+def speaking(*wanted: str | None) -> Translation:
+    """The bot's texts in the first language of ``wanted`` it speaks (``de-AT`` finds ``de``; None and
+    unknown ones are passed over), else English: for what a platform or a response says."""
+    return translation(negotiate(filter(None, wanted), LANGUAGES))
+
+
 def negotiate(wanted: Iterable[str], available: Iterable[str]) -> str | None:
     """The first language of ``wanted`` (in order of preference) that ``available`` has, as
     ``available`` spells it, or None. Regions and case do not matter: ``de-DE``, ``de_AT`` and ``DE``

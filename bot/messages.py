@@ -130,6 +130,9 @@ class Outgoing:
     hint: str = ""
     edit_of: str | None = None
     topic: Topic | None = None
+    language: str | None = None
+    """The language of the bot's words in it, for an adapter that adds words of its own (the help's
+    Slack note); None: English."""
 
     @property
     def live_question(self) -> str | None:

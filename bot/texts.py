@@ -113,3 +113,23 @@ LINKED_ALREADY = N_("This chat is linked to that one already.")
 UNLINKED = N_("Unlinked: this chat keeps its own answers again.")
 NOT_LINKED = N_("This chat is not linked to another one.")
 NO_LINKING = N_("Linking chats is not available here.")
+
+# What the platform adapters say on their own (their constants are these texts).
+# Translators: added under /help on Slack, where typed /commands belong to Slack.
+SLACK_HELP = N_(
+    "On Slack, type these words without the slash; from any channel, /survey [SURVEY_ID] starts one."
+)
+# Translators: {link} is a link to the direct message with the bot.
+SLACK_DM_NOTE = N_("Let's continue in {link}: I have sent you a message there.")
+# Translators: the bot was mentioned in a channel; {link} is a link to the direct message with it.
+SLACK_MENTION = N_(
+    "Hello! Surveys run in {link}: open it and type `surveys`, or use `/survey` from anywhere."
+)
+# Translators: a survey command sent in a Telegram group; a button below opens the private chat.
+TELEGRAM_PRIVATE_ONLY = N_("Surveys are taken in a private chat with me. Tap the button to open one.")
+TELEGRAM_OPEN_PRIVATE = N_("Open a private chat")
+WEB_TOO_MANY_IDS = N_("Too many new respondents from your address; please try again later.")
+WEB_TOO_FAST = N_("You are sending messages too fast; please wait a moment.")
+WEB_FAILED = N_("Sorry, something went wrong. Please try again.")
+# Translators: the terminal's input ended in the middle of a survey.
+CONSOLE_END_OF_INPUT = N_("(End of input: your answers are saved. Run the same command to continue.)")

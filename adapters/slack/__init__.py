@@ -30,9 +30,10 @@ from adapters.slack import admin as slack_admin
 from adapters.slack.blocks import ACTION_PREFIX, escape, home_view, notice_text, render
 from adapters.survey_admin import NOT_ADMIN_RESULTS, NOT_ADMIN_UPLOAD, AdminReply, SurveyAdmin, is_survey_file
 from adapters.webhooks import PostFailed
-from bot import actions
+from bot import actions, texts
 from bot.campaigns import Audience
 from bot.errors import StorageUnavailable
+from bot.i18n import Translation, speaking
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 
 if TYPE_CHECKING:
@@ -218,8 +219,8 @@ def dm_link(body: Mapping[str, Any]) -> str:
 
 # --- The bolt app ---------------------------------------------------------------------------------------
 
-_DM_NOTE = "Let's continue in {link}: I have sent you a message there."
-_MENTION = "Hello! Surveys run in {link}: open it and type `surveys`, or use `/survey` from anywhere."
+_DM_NOTE = texts.SLACK_DM_NOTE
+_MENTION = texts.SLACK_MENTION
 _ADMIN_USAGE = (
     "Usage: `/survey-admin results SURVEY_ID` posts a survey's results in our direct messages; "
     "`/survey-admin campaigns [CAMPAIGN_ID]` the campaigns, or one's status."
@@ -428,7 +429,7 @@ class SlackBot:
         if self._dms.get(user) == body.get("channel_id"):
             await ack()
         else:
-            await ack(text=_DM_NOTE.format(link=dm_link(body)))
+            await ack(text=self._speaking(user).gettext(_DM_NOTE).format(link=dm_link(body)))
         async with self._working():
             dm = await self._dm(user)
             incoming = command_incoming(body, dm)
@@ -475,7 +476,7 @@ class SlackBot:
             return
         async with self._working(), self._once(user, body.get("event_id")) as first:
             if first:
-                text = _MENTION.format(link=dm_link(body))
+                text = self._speaking(user).gettext(_MENTION).format(link=dm_link(body))
                 await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
     async def _on_file_share(self, shared: FileShare) -> None:
@@ -553,6 +554,11 @@ class SlackBot:
             await self._converse(replace(base, button=toggle, picked=picked))
 
     # --- look-ups
+
+    def _speaking(self, user: str) -> Translation:
+        """The bot's texts in the user's locale when it was looked up already (no call: a reply that
+        must come at once), else English."""
+        return speaking(self._names.get(user, ("", None))[1])
 
     async def _person(self, incoming: Incoming) -> Incoming:
         """``incoming`` with the user's display name and locale (``de-DE``), looked up once per process."""

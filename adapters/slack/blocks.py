@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import texts
+from bot.i18n import speaking
 from bot.messages import Button, Kind, Outgoing, Role, Topic
 from bot.states import Standing, SurveyStanding
 
@@ -42,7 +43,7 @@ Block = dict[str, Any]
 _COMMAND_WORDS = re.compile(
     r"(?<![\w/])/(start|surveys|back|skip|restart|stop|help|optout|optin|language|link|unlink)\b"
 )
-SLACK_HELP = "On Slack, type these words without the slash; from any channel, /survey [SURVEY_ID] starts one."
+SLACK_HELP = texts.SLACK_HELP
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def render(message: Outgoing) -> SlackMessage:
     """A question, an answered question, a selection, an info or an error message as Block Kit."""
     text = slack_words(message.text)
     if message.topic is Topic.HELP:
-        text = f"{text}\n{SLACK_HELP}"
+        text = f"{text}\n{speaking(message.language).gettext(SLACK_HELP)}"
     extra: list[Block] = []
     if message.kind in (Kind.QUESTION, Kind.SELECTION):
         answers = _answer_blocks(message.choices, message.multi)

@@ -51,8 +51,10 @@ from adapters.platform import Platform
 from adapters.survey_admin import AdminReply, SurveyAdmin, is_survey_file
 from adapters.telegram.render import chunks, keyboard, text_of
 from adapters.webhooks import PostFailed
+from bot import texts
 from bot.campaigns import Audience
 from bot.engine import split_command
+from bot.i18n import speaking
 from bot.messages import Button, Incoming, Kind, Outgoing, Role
 
 log = logging.getLogger("surveybot.telegram")
@@ -88,8 +90,8 @@ ADMIN_MENU = [
     BotCommand("campaigns", "Campaigns, or one's status: /campaigns [CAMPAIGN_ID]"),
 ]
 
-PRIVATE_ONLY = "Surveys are taken in a private chat with me. Tap the button to open one."
-OPEN_PRIVATE = "Open a private chat"
+PRIVATE_ONLY = texts.TELEGRAM_PRIVATE_ONLY
+OPEN_PRIVATE = texts.TELEGRAM_OPEN_PRIVATE
 
 _DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HARMLESS = ("message is not modified", "query is too old")
@@ -515,8 +517,9 @@ class TelegramAdapter:
 
     async def _to_private_chat(self, update: Update) -> list[Outgoing]:
         chat_id = str(update.effective_chat.id) if update.effective_chat else ""
+        t = speaking(update.effective_user.language_code if update.effective_user else None)
         if update.callback_query is not None:
-            return [Outgoing(chat_id, PRIVATE_ONLY, Kind.NOTICE)]
+            return [Outgoing(chat_id, t.gettext(PRIVATE_ONLY), Kind.NOTICE)]
         text = update.message.text if update.message is not None else None
         if not text or not text.startswith("/"):
             return []
@@ -527,8 +530,8 @@ class TelegramAdapter:
         link = f"https://t.me/{self.bot.username}"
         if command == "start" and _DEEP_LINK.fullmatch(argument):
             link += f"?start={argument}"
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_PRIVATE, url=link)]])
-        await send_text(self.bot, int(chat_id), PRIVATE_ONLY, markup)
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(t.gettext(OPEN_PRIVATE), url=link)]])
+        await send_text(self.bot, int(chat_id), t.gettext(PRIVATE_ONLY), markup)
         return []
 
     # ------------------------------------------------------------------ admins

@@ -26,13 +26,14 @@ from adapters.logs import correlation_id, new_correlation_id
 from adapters.metrics import handle_observed
 from adapters.web import identity
 from adapters.web.limits import TokenBucket, client_address
-from bot.i18n import parse_accept_language
+from bot import texts
+from bot.i18n import parse_accept_language, speaking
 from bot.messages import Button, Incoming, Outgoing
 
 PLATFORM = "web"
 NOT_ISSUED = "respondent: not an id this server issued; POST /chat/respondent for one"
-TOO_MANY_IDS = "Too many new respondents from your address; please try again later."
-TOO_FAST = "You are sending messages too fast; please wait a moment."
+TOO_MANY_IDS = texts.WEB_TOO_MANY_IDS
+TOO_FAST = texts.WEB_TOO_FAST
 MAX_NAME = 64
 POLICY_VIOLATION = 1008
 
@@ -193,7 +194,10 @@ def chat_router(app: App) -> APIRouter:
         if not await app.limiter.allow(
             "respondent-ids", address, app.config.web.respondent_ids_per_hour, 3600
         ):
-            return JSONResponse({"detail": TOO_MANY_IDS}, status_code=429, headers={"Retry-After": "3600"})
+            t = speaking(browser_language(None, request.headers.get("accept-language", "")))
+            return JSONResponse(
+                {"detail": t.gettext(TOO_MANY_IDS)}, status_code=429, headers={"Retry-After": "3600"}
+            )
         return JSONResponse(
             {"respondent": identity.issue(app.web_key)}, headers={"Cache-Control": "no-store"}
         )
@@ -233,13 +237,14 @@ async def _converse(
     language: str | None = None,
 ) -> None:
     """Start (or resume) the survey, then answer every frame with one ``reply`` (or ``error``) frame."""
+    t = speaking(language)
 
     async def reply(msg: Incoming) -> None:
         try:
             replies = await handle_observed(app.engine, msg)
         except Exception:
             log.exception("a web chat message failed")
-            await websocket.send_json(error_frame("Sorry, something went wrong. Please try again."))
+            await websocket.send_json(error_frame(t.gettext(texts.WEB_FAILED)))
             return
         frame = reply_frame(replies)
         await websocket.send_json(frame)
@@ -256,7 +261,7 @@ async def _converse(
             if received["type"] == "websocket.disconnect":
                 return
             if not budget.take():
-                await websocket.send_json(error_frame(TOO_FAST))
+                await websocket.send_json(error_frame(t.gettext(TOO_FAST)))
                 continue
             raw = received.get("text")
             if raw is None:

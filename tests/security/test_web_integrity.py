@@ -98,6 +98,11 @@ async def test_minting_ids_for_ballots_is_limited_per_address(url: str, app: App
     refusals = [m for m in minted if m.status_code == 429]
     assert len(refusals) == 70 and refusals[0].json() == {"detail": TOO_MANY_IDS}
     assert refusals[0].headers["retry-after"] == "3600"
+    async with httpx.AsyncClient(base_url=f"http://{url}") as client:
+        german = await client.post("/chat/respondent", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert german.json() == {
+        "detail": "Zu viele neue Teilnehmende von Ihrer Adresse; bitte versuchen Sie es später erneut."
+    }
     assert all(identity.verify(app.web_key, r) for r in granted)
     votes = [await ballot(url, r) for r in granted[:3]]
     assert votes[0] == votes[1] == votes[2], "issued ids vote like any respondent"

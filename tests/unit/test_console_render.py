@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from adapters.console import render
+import io
+
+from adapters.console import ConsoleChat, render, terminal_language
+from adapters.stores.memory import InMemoryResponseStore, InMemorySessionStore, InMemorySurveyStore
+from bot.catalog import SurveyCache, publish
+from bot.engine import Engine
+from bot.loader import load_text
 from bot.messages import Button, Kind, Outgoing, Role
 from bot.survey import QuestionType
 
@@ -40,3 +46,27 @@ def test_edits_are_not_printed_and_done_buttons_are_not_commands() -> None:
     assert render(Outgoing(chat_id="c", text="Q?\n✓ Red", kind=Kind.ANSWERED, edit_of="1")) is None
     multi = question(QuestionType.MULTI_CHOICE, ["A", "B"], (Button("Done", "d:t:q", role=Role.SUBMIT),))
     assert render(multi) == "Q?\n  1. A\n  2. B\nHint."
+
+
+async def test_the_end_of_input_note_is_in_the_respondents_language() -> None:
+    surveys = InMemorySurveyStore()
+    await publish(surveys, load_text("id: s\ntitle: S\nquestions:\n  - {id: a, type: text, text: A}\n"))
+    engine = Engine(SurveyCache(surveys), InMemoryResponseStore(), InMemorySessionStore(), b"secret")
+    out = io.StringIO()
+
+    await ConsoleChat(engine, "u", "Ada", out, language="de_DE").run("/start s", lines=[])
+
+    assert (
+        out.getvalue()
+        .rstrip()
+        .endswith(
+            "(Ende der Eingabe: Ihre Antworten sind gespeichert. "
+            "Führen Sie denselben Befehl erneut aus, um fortzufahren.)"
+        )
+    )
+
+
+def test_the_terminal_says_its_language() -> None:
+    assert terminal_language({"LANG": "de_DE.UTF-8"}) == "de_DE"
+    assert terminal_language({"LANGUAGE": "es:en", "LANG": "de_DE.UTF-8"}) == "es"
+    assert terminal_language({"LANG": "C.UTF-8"}) is None and terminal_language({}) is None

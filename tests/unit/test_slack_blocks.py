@@ -215,6 +215,11 @@ def test_info_error_and_notice() -> None:
     assert notice_text(notice) == texts.ALREADY_ANSWERED
     help_text = render(Outgoing(chat_id="D1", text=texts.HELP, topic=Topic.HELP)).text
     assert "/survey [SURVEY_ID]" in help_text and "\nstart [survey]" in help_text
+    german = render(Outgoing(chat_id="D1", text="Hilfe", topic=Topic.HELP, language="de")).text
+    assert german == (
+        "Hilfe\nIn Slack schreiben Sie diese Wörter ohne Schrägstrich; "
+        "aus jedem Kanal startet /survey [SURVEY_ID] eine Umfrage."
+    )
 
 
 def test_texts_are_escaped_so_answers_cannot_ping_or_link() -> None:

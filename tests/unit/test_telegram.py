@@ -705,6 +705,17 @@ async def test_in_a_group_the_bot_points_to_a_private_chat_with_a_deep_link(h: H
     assert await h.app.responses.find_in_progress("any") is None
 
 
+async def test_in_a_group_a_german_user_is_pointed_to_the_private_chat_in_german(h: Harness) -> None:
+    calls = await h.say("/start@SurveyBot", chat=GROUP, user={**USER, "language_code": "de"})
+
+    [call] = calls
+    assert call.params["text"] == (
+        "Umfragen werden in einem privaten Chat mit mir beantwortet. "
+        "Tippen Sie auf die Schaltfläche, um ihn zu öffnen."
+    )
+    assert call.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "Privaten Chat öffnen"
+
+
 async def test_a_non_admin_upload_is_refused_and_nothing_is_stored(h: Harness) -> None:
     h.request.files["BQACAgIAAxkBAAIBY2Vx"] = LUNCH.encode()
     stranger = {**USER, "id": 78}
