@@ -945,12 +945,13 @@ class Engine:
             refusal = texts.LINK_OWN if found.status is RedeemStatus.OWN else texts.LINK_UNKNOWN
             ctx.say(ctx.t.gettext(refusal), Kind.ERROR)
             return
+        ours = await self._responses.find_in_progress(mine)
+        response = ours
         if found.issuer == mine:
             ctx.say(ctx.t.gettext(texts.LINKED_ALREADY))
         else:
             # The side with a response in progress is the one whose answers both chats go on with.
             theirs = await self._responses.find_in_progress(found.issuer)
-            ours = await self._responses.find_in_progress(mine)
             if theirs is not None and ours is not None and not ours.path and not ours.answers:
                 # Begun here only to be joined to the other chat (a web page starts its survey when it
                 # opens): it holds nothing, and would count as a second response.
@@ -958,14 +959,16 @@ class Engine:
                     await self._responses.discard(ours.id, ours.revision)
                 ours = None
             if theirs is not None or ours is None:
-                own = self._own(ctx)
-                ctx.identity = await self._links.link(own, found.issuer)
+                canonical, response = found.issuer, theirs
+                ctx.identity = await self._links.link(self._own(ctx), found.issuer)
             else:
+                canonical = mine
                 ctx.identity = await self._links.link(found.issuer, mine)
+            if ctx.identity != canonical:  # joined to a third group at the same moment: read its own
+                response = await self._responses.find_in_progress(ctx.identity)
             log.info("a %s chat was linked to another", ctx.msg.platform)
             ctx.say(ctx.t.gettext(texts.LINKED))
         ctx.session = None  # this chat's session, if any, was for what it answered on its own
-        response = await self._responses.find_in_progress(await self._identity(ctx))
         if response is None:
             ctx.say(ctx.t.gettext(texts.NOTHING_IN_PROGRESS))
             return
