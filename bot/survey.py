@@ -179,6 +179,9 @@ class Survey:
     """The language of this value's texts: the first of ``languages``, or the one of :meth:`in_language`."""
     translations: Mapping[str, Mapping[TextPath, str]] = field(default_factory=dict, compare=False)
     """Language (other than the first) → where each text is → its text in that language."""
+    _localized: dict[str, Survey] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """This value in other languages, built once (a stored version, held by the survey cache, never
+    changes); not copied by ``replace``, so a survey given a version builds its own."""
 
     def in_language(self, language: str | None) -> Survey:
         """The survey with its texts in ``language`` (one of :attr:`languages`); itself for the default
@@ -186,13 +189,9 @@ class Survey:
         table = self.translations.get(language or "")
         if not table or language == self.language:
             return self
-        key = (self.id, self.version, self.content_hash, language)
-        found = _LOCALIZED.get(key)
+        found = self._localized.get(language or "")
         if found is None:
-            found = _localize(self, table, language or "")
-            if len(_LOCALIZED) >= _LOCALIZED_KEPT:
-                _LOCALIZED.pop(next(iter(_LOCALIZED)))
-            _LOCALIZED[key] = found
+            found = self._localized[language or ""] = _localize(self, table, language or "")
         return found
 
     def question(self, question_id: str) -> Question:
@@ -207,10 +206,6 @@ class Survey:
                 return i
         raise KeyError(question_id)
 
-
-_LOCALIZED_KEPT = 256
-_LOCALIZED: dict[tuple[str, int | None, str, str | None], Survey] = {}
-"""Surveys in another language, built once per stored version (a stored version never changes)."""
 
 
 def _localize(survey: Survey, table: Mapping[TextPath, str], language: str) -> Survey:
