@@ -308,7 +308,7 @@ class _Walk:
             (survey.in_language(code), f" ({code})") for code in survey.languages[1:]
         ]
         """The survey in each of its languages, and how a finding names the language (none: the first)."""
-        literals = _literals(survey)
+        self.literals = literals = _literals(survey)
         self.answers = [answers(survey, q, literals) for q in survey.questions]
         self.seen = _Seen()
         self.memo: dict[tuple[object, ...], _Paths] = {}
@@ -555,9 +555,8 @@ def _expression_line(question: Question, expression: Expression) -> int:
     return question.line()
 
 
-def _choices(survey: Survey, report: _Findings) -> None:
+def _choices(survey: Survey, report: _Findings, literals: Mapping[str, list[object]]) -> None:
     """``choice-not-distinguished``, ``duplicate-label``, ``ambiguous-label``."""
-    literals = _literals(survey)
     for question in survey.questions:
         if question.type in CHOICE_TYPES:
             named = {c.id for c in question.choices} & {
@@ -699,7 +698,7 @@ def analyse(survey: Survey, max_states: int = MAX_STATES) -> Analysis:
             f"{where}: {{{name}}} is empty on some paths{sampled} ('{name}' is {reasons} there)",
             owner,
         )
-    _choices(survey, report)
+    _choices(survey, report, walk.literals)
     listed = [walk.path_of(path) for path in top.paths]
     paths = PathReport(
         count=len(top.paths),
