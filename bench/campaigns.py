@@ -39,14 +39,7 @@ from bot.campaigns import Audience  # noqa: E402
 from bot.catalog import publish  # noqa: E402
 from bot.loader import load_text  # noqa: E402
 from devtools.services import EmbeddedServices  # noqa: E402
-
-PULSE = """\
-id: pulse
-title: Team pulse
-settings: {one_response_per_user: false}
-questions:
-  - {id: mood, type: rating, text: "How was your week?", min: 1, max: 5}
-"""
+from tests.campaign_files import PULSE  # noqa: E402
 
 
 class Fake:

@@ -1,4 +1,4 @@
-"""Campaigns for tests that run on the real clock."""
+"""Campaigns (and their survey) for tests that run on the real clock."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.bootstrap import App
 from adapters.campaigns import store_campaign
+
+PULSE = """\
+id: pulse
+title: Team pulse
+settings: {one_response_per_user: false}
+questions:
+  - {id: mood, type: rating, text: "How was your week?", min: 1, max: 5}
+"""
+"""The one-question survey the campaign tests (and bench/campaigns.py) invite people to."""
 
 
 async def store_due_now(

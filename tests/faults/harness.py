@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import signal
 import statistics
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,8 @@ import yaml
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from adapters.bootstrap import App, open_app
+from adapters.config import load_config
 from adapters.telegram import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
 from adapters.web import identity
 from devtools.services import (
@@ -238,6 +242,35 @@ def start_worker(env: dict[str, str], log_path: Path, webhook: bool = False) -> 
                     f"surveybot run not ready in {BOT_START_TIMEOUT:.0f} s:\n{worker.log_tail(40)}"
                 )
             time.sleep(0.05)
+
+
+class Workers:
+    """``surveybot run`` workers on ``env``, started one after another (from threads too), each logging
+    to ``worker-N.log`` in ``workdir``, and stopped together."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, webhook: bool = False) -> None:
+        self.env, self.workdir, self.webhook = env, workdir, webhook
+        self.started: list[ServiceProcess] = []
+        self._numbers = itertools.count(1)
+
+    def start(self) -> ServiceProcess:
+        log_path = self.workdir / f"worker-{next(self._numbers)}.log"
+        worker = start_worker(self.env, log_path, webhook=self.webhook)
+        self.started.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.started:
+            with contextlib.suppress(Exception):
+                worker.stop(timeout=10)
+
+
+async def open_side_app(env: dict[str, str], workdir: Path) -> App:
+    """The product's App in the test's own process, on the workers' config and stores: a process beside
+    them (to publish surveys, store campaigns, take surveys). The caller closes it."""
+    environ = {k: v for k, v in env.items() if k != "SURVEYBOT_CONFIG"}
+    config = load_config(Path(env["SURVEYBOT_CONFIG"]), environ=environ)
+    return await open_app(config, workdir / "state", alias=f"faults-{uuid.uuid4().hex[:6]}")
 
 
 class Stores:

@@ -9,9 +9,7 @@ got nothing is among them; nothing is left pending.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,32 +18,16 @@ from typing import Any
 import pymongo
 import pytest
 
-from adapters.bootstrap import open_app
-from adapters.config import load_config
 from bot.catalog import publish
 from bot.loader import load_text
-from devtools.services import ServiceProcess
-from tests.campaign_files import store_due_now
+from tests.campaign_files import PULSE, store_due_now
 from tests.faults.fake_telegram import BOT_TOKEN, FakeBotApi
-from tests.faults.harness import (
-    FIGURES,
-    Stores,
-    kill_hard,
-    worker_env,
-)
-from tests.faults.harness import start_worker as harness_start_worker
+from tests.faults.harness import FIGURES, Stores, Workers, kill_hard, open_side_app, worker_env
 
 pytestmark = pytest.mark.faults
 
 PEOPLE = [str(7_000_000 + n) for n in range(40)]
 LEASE_S = 4.0
-PULSE = """\
-id: pulse
-title: Team pulse
-settings: {one_response_per_user: false}
-questions:
-  - {id: mood, type: rating, text: "How was your week?", min: 1, max: 5}
-"""
 
 
 @pytest.fixture
@@ -74,17 +56,12 @@ async def test_a_worker_killed_mid_occurrence_leaves_nobody_invited_twice_or_not
         TELEGRAM_BOT_TOKEN=BOT_TOKEN,
         TELEGRAM_API_BASE_URL=telegram.url,
     )
-    mongodb_uri, config_file = env["MONGODB_URI"], Path(env["SURVEYBOT_CONFIG"])
-    workers: list[ServiceProcess] = []
-
-    def start_worker() -> ServiceProcess:
-        worker = harness_start_worker(env, tmp_path / f"worker-{len(workers) + 1}.log", webhook=True)
-        workers.append(worker)
-        return worker
+    mongodb_uri = env["MONGODB_URI"]
+    workers = Workers(env, tmp_path, webhook=True)
+    start_worker = workers.start
 
     # The survey, and a campaign whose one occurrence came a minute ago (as if loaded before it).
-    config = load_config(config_file, environ={k: v for k, v in env.items() if k != "SURVEYBOT_CONFIG"})
-    app = await open_app(config, tmp_path / "state", alias=f"faults-{uuid.uuid4().hex[:6]}")
+    app = await open_side_app(env, tmp_path)
     try:
         await publish(app.surveys, load_text(PULSE, "pulse.yaml"))
         await store_due_now(app, "now", f"{{telegram: [{', '.join(PEOPLE)}]}}")
@@ -106,9 +83,7 @@ async def test_a_worker_killed_mid_occurrence_leaves_nobody_invited_twice_or_not
         await wait_for(lambda: not statuses(mongodb_uri).get("pending"), 60, "every invitation settled")
         finished_s = time.monotonic() - killed_at
     finally:
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                worker.stop(timeout=10)
+        workers.stop()
 
     got = Counter(str(call.params["chat_id"]) for call in telegram.calls("sendMessage"))
     by_person = person_statuses(mongodb_uri)

@@ -8,10 +8,8 @@ under way, two workers together sent each event once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +17,11 @@ from typing import Any
 
 import pytest
 
-from adapters.bootstrap import open_app
-from adapters.config import load_config
 from adapters.webhooks import signing_secret, verify, webhook_key
 from bot.catalog import publish
 from bot.loader import load_text
 from bot.messages import Incoming
-from devtools.services import ServiceProcess
-from tests.faults.harness import (
-    FIGURES,
-    SECRET,
-    Stores,
-    kill_hard,
-    worker_env,
-)
-from tests.faults.harness import start_worker as harness_start_worker
+from tests.faults.harness import FIGURES, SECRET, Stores, Workers, kill_hard, open_side_app, worker_env
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.faults
@@ -80,17 +68,12 @@ async def test_webhooks_survive_a_receiver_outage_and_a_worker_killed_mid_delive
     env = worker_env(
         stores, "webhook_faults", tmp_path, {"webhooks": hooks}, WEBHOOKS_ALLOW_PRIVATE_TARGETS="true"
     )
-    mongodb_uri, config_file = env["MONGODB_URI"], Path(env["SURVEYBOT_CONFIG"])
-    workers: list[ServiceProcess] = []
-
-    def start_worker() -> ServiceProcess:
-        worker = harness_start_worker(env, tmp_path / f"worker-{len(workers) + 1}.log", webhook=False)
-        workers.append(worker)
-        return worker
+    mongodb_uri = env["MONGODB_URI"]
+    workers = Workers(env, tmp_path)
+    start_worker = workers.start
 
     # The respondents' side: an engine of its own on the same stores (any process may complete them).
-    config = load_config(config_file, environ={k: v for k, v in env.items() if k != "SURVEYBOT_CONFIG"})
-    app = await open_app(config, tmp_path / "state", alias=f"faults-{uuid.uuid4().hex[:6]}")
+    app = await open_side_app(env, tmp_path)
 
     async def complete(n: int, phase: str) -> None:
         for i in range(n):
@@ -123,9 +106,7 @@ async def test_webhooks_survive_a_receiver_outage_and_a_worker_killed_mid_delive
         recovered_s = time.monotonic() - killed_at
     finally:
         await app.aclose()
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                worker.stop(timeout=10)
+        workers.stop()
         receiver.down()
 
     completed = completed_ids(mongodb_uri)

@@ -24,16 +24,10 @@ from adapters.web.app import create_web_app
 from bot.campaigns import Audience
 from bot.catalog import publish
 from bot.loader import load_text
+from tests.campaign_files import PULSE
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "campaigns-admin-token-0123456789"
-PULSE = """\
-id: pulse
-title: Team pulse
-settings: {one_response_per_user: false}
-questions:
-  - {id: mood, type: rating, text: "How was your week?", min: 1, max: 5}
-"""
 PEOPLE = [f"U{n:08d}" for n in range(120)]
 PER_SECOND, BURST = 20.0, 2
 
