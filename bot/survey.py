@@ -207,7 +207,6 @@ class Survey:
         raise KeyError(question_id)
 
 
-
 def _localize(survey: Survey, table: Mapping[TextPath, str], language: str) -> Survey:
     def text(path: TextPath, default: str) -> str:
         return table.get(path, default)
